@@ -1,0 +1,417 @@
+"""The risk model: no leakage, faithful reasons, bands, a safe artefact, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from awm_frappe.engine import model as risk
+from awm_frappe.engine.features import compute_features, prepare_ledger
+from tests.factories import make_ledger, make_tenancies, make_tenancy
+
+END = pd.Timestamp("2026-03-30")  # a Monday
+
+
+def toy_portfolio(n: int = 400, weeks: int = 40, seed: int = 0):
+    """A small portfolio with the archetypes the model must tell apart: steady payers, chronic late
+    payers, an income shock at a random week, and a Universal Credit five-week wait after a claim."""
+    rng = np.random.default_rng(seed)
+    mondays = pd.date_range(end=END, periods=weeks, freq="W-MON")
+    ids = np.array([f"T{i:04d}" for i in range(n)])
+    rent = rng.uniform(80, 160, n).round(2)
+    kind = rng.choice(["steady", "late", "shock", "uc"], n, p=[0.6, 0.15, 0.15, 0.1])
+    event = rng.integers(8, weeks, n)
+    week = np.arange(weeks)
+    paid = np.repeat(rent[:, None], weeks, axis=1)
+    late = (kind == "late")[:, None] & (rng.random((n, weeks)) < 0.35)
+    shock = (kind == "shock")[:, None] & (week[None, :] >= event[:, None])
+    wait = (kind == "uc")[:, None] & (week[None, :] >= event[:, None]) & (week[None, :] < event[:, None] + 5)
+    paid = np.where(late | wait, 0.0, paid)
+    paid = np.where(shock, paid * rng.uniform(0, 0.5, (n, weeks)), paid).round(2)
+    charge_days = np.broadcast_to(mondays.to_numpy()[None, :], (n, weeks))
+    pay_days = charge_days + (rng.integers(0, 5, (n, weeks)) * np.timedelta64(1, "D")).astype(
+        "timedelta64[ns]"
+    )
+    charges = pd.DataFrame(
+        {"tenancy": np.repeat(ids, weeks), "date": charge_days.ravel(), "amount": np.repeat(rent, weeks)}
+    ).assign(kind="rent")
+    on_uc = (kind == "uc")[:, None] & (week[None, :] >= event[:, None] + 5)
+    payments = pd.DataFrame(
+        {
+            "tenancy": np.repeat(ids, weeks),
+            "date": pay_days.ravel(),
+            "amount": -paid.ravel(),
+            "kind": np.where(on_uc, "uc", "payment").ravel(),
+        }
+    )
+    ledger = pd.concat([charges, payments[payments["amount"] < 0]], ignore_index=True)
+    claim = np.where(kind == "uc", mondays.to_numpy()[np.minimum(event, weeks - 1)], np.datetime64("NaT"))
+    tenancies = pd.DataFrame(
+        {
+            "tenancy": ids,
+            "patch": "P1",
+            "tenure_type": rng.choice(["secure", "starter"], n),
+            "weekly_rent": rent,
+            "start_date": pd.Timestamp("2020-01-06"),
+            "end_date": pd.NaT,
+            "payment_method": np.where(kind == "uc", "universal_credit", "direct_debit"),
+            "uc_claim_date": pd.to_datetime(claim),
+            "vulnerable": rng.random(n) < 0.1,
+            "age_band": rng.choice(["16-24", "25-49", "50+"], n),
+        }
+    )
+    return tenancies, ledger
+
+
+@pytest.fixture(scope="module")
+def portfolio():
+    return toy_portfolio()
+
+
+@pytest.fixture(scope="module")
+def trained(portfolio):
+    tenancies, ledger = portfolio
+    return risk.train(tenancies, ledger, END, history_weeks=20, seed=3)
+
+
+def case_frame(tenancies, ledger, as_of=END):
+    """What the nightly pipeline hands the model: tenancy columns + ledger features, by tenancy."""
+    return tenancies.set_index("tenancy").join(compute_features(tenancies, ledger, as_of))
+
+
+# --- leakage -------------------------------------------------------------------------------------
+
+
+def wild(tenancies, start, end, seed=9):
+    """Huge random charges and payments on every tenancy between start and end (inclusive)."""
+    rng = np.random.default_rng(seed)
+    days = pd.date_range(start, end, freq="D")
+    rows = len(tenancies) * 6
+    return pd.DataFrame(
+        {
+            "tenancy": rng.choice(tenancies["tenancy"].to_numpy(), rows),
+            "date": rng.choice(days.to_numpy(), rows),
+            "amount": rng.normal(0, 5000, rows).round(2),
+            "kind": rng.choice(["rent", "payment", "uc", "hb", "adjustment"], rows),
+        }
+    )
+
+
+def test_features_at_d_ignore_transactions_after_d(portfolio):
+    tenancies, ledger = portfolio
+    day = END - pd.Timedelta(weeks=12)
+    before = risk.build_rows(tenancies, ledger, [day]).frame
+    noisy = pd.concat([ledger, wild(tenancies, day + pd.Timedelta(days=1), END)], ignore_index=True)
+    after = risk.build_rows(tenancies, noisy, [day]).frame
+    inputs_before = risk.model_inputs(before, before["as_of"])
+    inputs_after = risk.model_inputs(after, after["as_of"])
+    pd.testing.assert_frame_equal(inputs_before, inputs_after)
+    features = [c for c in before.columns if c not in ("target",)]
+    pd.testing.assert_frame_equal(before[features], after[features])
+    assert not before["target"].equals(after["target"])  # the noise did land inside the target window
+
+
+def test_targets_at_d_ignore_transactions_after_the_horizon(portfolio):
+    tenancies, ledger = portfolio
+    day = END - pd.Timedelta(weeks=20)
+    before = risk.build_rows(tenancies, ledger, [day], horizon_weeks=8).frame
+    noisy = pd.concat([ledger, wild(tenancies, day + pd.Timedelta(weeks=8, days=1), END)], ignore_index=True)
+    after = risk.build_rows(tenancies, noisy, [day], horizon_weeks=8).frame
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_training_ignores_everything_after_as_of(portfolio):
+    tenancies, ledger = portfolio
+    as_of = END - pd.Timedelta(weeks=4)
+    clean = risk.train(tenancies, ledger, as_of, history_weeks=12, seed=1)
+    noisy = pd.concat([ledger, wild(tenancies, as_of + pd.Timedelta(days=1), END)], ignore_index=True)
+    dirty = risk.train(tenancies, noisy, as_of, history_weeks=12, seed=1)
+    assert clean.model_json() == dirty.model_json()
+
+
+def test_a_universal_credit_claim_after_d_is_not_seen_at_d():
+    tenancies = make_tenancies(
+        make_tenancy("T1", payment_method="universal_credit", uc_claim_date=pd.Timestamp("2026-02-02"))
+    )
+    ledger = make_ledger(("T1", "2025-12-01", 100.0, "rent"))
+    frame = risk.build_rows(
+        tenancies, ledger, [pd.Timestamp("2026-01-05"), pd.Timestamp("2026-02-16")], 1
+    ).frame
+    inputs = risk.model_inputs(frame, frame["as_of"])
+    assert np.isnan(inputs["uc_claim_weeks"].iloc[0])
+    assert inputs["uc_claim_weeks"].iloc[1] == 2
+
+
+def test_target_is_two_weeks_rent_after_grace_within_the_horizon():
+    day = pd.Timestamp("2026-01-05")  # Monday
+    tenancies = make_tenancies(make_tenancy("T1"), make_tenancy("T2"), make_tenancy("T3"))
+    rows = [(t, day - pd.Timedelta(weeks=k), 100.0, "rent") for t in ("T1", "T2", "T3") for k in range(4)]
+    rows += [
+        (t, day - pd.Timedelta(weeks=k), -100.0, "payment") for t in ("T1", "T2", "T3") for k in range(4)
+    ]
+    # Hackney's grace: on the Monday of the k-th unpaid charge, collectable arrears are k - 1 weeks and
+    # after a week's grace k - 2 (k - 1 a week later if no more rent is charged). T1 stops paying: 2 weeks
+    # after grace on the 4th unpaid Monday.
+    rows += [("T1", day + pd.Timedelta(weeks=k), 100.0, "rent") for k in range(1, 5)]
+    # T2 misses two rents only: 1 week after grace at most, never 2
+    rows += [("T2", day + pd.Timedelta(weeks=k), 100.0, "rent") for k in range(1, 3)]
+    # T3 misses four rents but reaches 2 weeks only after the 4-week horizon
+    rows += [("T3", day + pd.Timedelta(weeks=k), 100.0, "rent") for k in range(2, 6)]
+    frame = risk.build_rows(tenancies, make_ledger(*rows), [day], horizon_weeks=4).frame.set_index("tenancy")
+    assert frame["target"].to_dict() == {"T1": 1, "T2": 0, "T3": 0}
+
+
+# --- reasons are the model's own contributions -----------------------------------------------------
+
+
+def test_contributions_add_up_to_the_score(portfolio, trained):
+    tenancies, ledger = portfolio
+    frame = case_frame(tenancies, ledger)
+    contributions = trained.explain(frame, ledger=ledger)
+    logit = trained.base_logit() + contributions.sum(axis=1)
+    scores = trained.score(frame, ledger=ledger, reasons=False)["risk_score"]
+    np.testing.assert_allclose(1 / (1 + np.exp(-logit)), scores, atol=5e-5)
+
+
+def test_reasons_name_the_features_that_move_the_score_most(portfolio, trained):
+    """Occlusion: replace one input at a time by every fitted training row's value of it and average the
+    log-odds. The move must equal the input's contribution, and the input whose removal moves the score
+    most must be the first reason, in words."""
+    tenancies, ledger = portfolio
+    frame = risk.with_ledger_columns(case_frame(tenancies, ledger), ledger)
+    scored = trained.score(frame)
+    rows = scored.index[scored["risk_band"].isin(["high", "medium", "early_warning"])][:25]
+    assert len(rows) >= 10
+    dates = risk.scoring_dates(END, 8, 20, 2)
+    training = risk.build_rows(tenancies, ledger, dates).frame
+    held_out = pd.to_datetime(trained.metadata["training"]["calibration_dates"])
+    training = training[~training["as_of"].isin(held_out)]  # the rows the weights were fitted on
+    background = risk.model_inputs(training, training["as_of"])
+    inputs = risk.model_inputs(frame.loc[rows])
+    base = trained.base_logit() + trained.contributions(inputs).sum(axis=1)
+    for position, tenancy in enumerate(rows):
+        moves = {}
+        for name in risk.FEATURE_NAMES:
+            occluded = inputs.iloc[np.repeat(position, len(background))].reset_index(drop=True)
+            occluded[name] = background[name].to_numpy()
+            perturbed = trained.base_logit() + trained.contributions(occluded).sum(axis=1)
+            moves[name] = base[position] - perturbed.mean()
+        top = max(moves, key=moves.get)
+        explained = trained.explain(frame.loc[[tenancy]]).iloc[0]
+        assert explained[top] == pytest.approx(moves[top], abs=1e-6)
+        first_reason = scored.loc[tenancy, "risk_reasons"].split(risk.REASON_SEPARATOR)[0]
+        assert first_reason == risk.reason_text(top, frame.loc[[tenancy]])[0]
+
+
+def test_low_risk_reasons_say_what_keeps_the_risk_low(portfolio, trained):
+    tenancies, ledger = portfolio
+    frame = risk.with_ledger_columns(case_frame(tenancies, ledger), ledger)
+    scored = trained.score(frame)
+    low = scored.index[scored["risk_band"].eq("low")][:20]
+    contributions = trained.explain(frame.loc[low])
+    for tenancy in low:
+        lowest = contributions.loc[tenancy].idxmin()
+        assert contributions.loc[tenancy, lowest] < 0
+        first_reason = scored.loc[tenancy, "risk_reasons"].split(risk.REASON_SEPARATOR)[0]
+        assert first_reason == risk.reason_text(lowest, frame.loc[[tenancy]])[0]
+
+
+def test_reasons_quote_the_tenancys_own_figures():
+    model = tiny_model()
+    tenancies = make_tenancies(make_tenancy("T1", weekly_rent=100.0))
+    rows = [("T1", pd.Timestamp("2026-03-30") - pd.Timedelta(weeks=k), 100.0, "rent") for k in range(10)]
+    ledger = make_ledger(*rows)
+    reasons = model.score(case_frame(tenancies, ledger), ledger=ledger)["risk_reasons"].iloc[0].split(" | ")
+    assert reasons[0] == "£800 owed after a week's grace (8.0 weeks' rent)"
+    assert reasons[1] == "no payment in 8 of the last 8 weeks"
+    assert len(reasons) == 3
+
+
+# --- bands ------------------------------------------------------------------------------------------
+
+
+def tiny_model(**thresholds) -> risk.RiskModel:
+    """A hand-set model: risk rises with weeks owed, then with weeks without payment."""
+    inputs = []
+    for name in risk.FEATURE_NAMES:
+        kind = risk.MODEL_FEATURES[name][0]
+        if name == "weeks_owed":
+            inputs.append(risk._Input(name, kind, edges=[0.5, 2.0], weights=[0.0, 1.0, 3.0, 0.0]))
+        elif name == "weeks_without_payment_8w":
+            inputs.append(risk._Input(name, kind, edges=[1.5], weights=[0.0, 1.5, 0.0]))
+        else:
+            inputs.append(risk._Input(name, kind, edges=[], weights=[0.0, 0.0], reference=0.0))
+    return risk.RiskModel(
+        inputs=inputs, intercept=-3.0, thresholds=thresholds or dict(risk.DEFAULT_THRESHOLDS)
+    )
+
+
+def test_bands_and_early_warning():
+    model = tiny_model(high=0.5, medium=0.2)
+    score = np.array([0.9, 0.9, 0.3, 0.3, 0.1, 0.1, 0.2, 0.5])
+    balance = np.array([100, -5, 100, 0, 100, -50, 0, 10])
+    assert model.bands(score, balance).tolist() == [
+        "high",
+        "early_warning",  # rated at risk with a credit balance
+        "medium",
+        "early_warning",  # zero balance counts
+        "low",
+        "low",  # in credit but not at risk: just low
+        "early_warning",  # exactly at the medium threshold
+        "high",
+    ]
+
+
+def test_score_returns_the_documented_columns(portfolio, trained):
+    tenancies, ledger = portfolio
+    frame = case_frame(tenancies, ledger)
+    out = trained.score(frame, ledger=ledger)
+    assert list(out.columns) == ["risk_score", "risk_band", "risk_reasons"]
+    assert out.index.equals(frame.index)
+    assert out["risk_score"].between(0, 1).all()
+    assert set(out["risk_band"]) <= set(risk.BANDS)
+    assert out["risk_reasons"].str.count(r" \| ").eq(2).all()
+    assert out["risk_band"].eq("high").any() and out["risk_band"].eq("low").any()
+
+
+def test_score_refuses_a_frame_without_the_features():
+    with pytest.raises(risk.ModelError, match="weeks_owed"):
+        tiny_model().score(pd.DataFrame({"balance": [1.0]}))
+
+
+def test_score_without_the_ledger_says_what_it_needs(portfolio):
+    tenancies, ledger = portfolio
+    with pytest.raises(risk.ModelError, match="pass ledger="):
+        tiny_model().score(case_frame(tenancies, ledger))
+
+
+def test_payments_by_kind_ignore_transactions_after_as_of():
+    ledger = make_ledger(
+        ("T1", "2026-03-02", -50.0, "uc"),
+        ("T1", "2026-03-03", -30.0, "payment"),
+        ("T1", "2026-03-04", -20.0, "hb"),
+        ("T1", "2025-11-30", -999.0, "uc"),  # more than 13 weeks before: outside the window
+        ("T1", "2026-03-12", -999.0, "uc"),  # after as_of
+        ("T1", "2026-03-02", 100.0, "rent"),
+    )
+    prepared = risk.prepare_model_ledger(ledger, make_tenancies(make_tenancy("T1")))
+    values = risk.ledger_columns(prepared, ["T1", "T9"], "2026-03-11")
+    assert values.loc["T1"].to_dict() == {
+        "uc_paid_13w": 50.0,
+        "hb_paid_13w": 20.0,
+        "paid_13w": 100.0,
+        "payments_13w": 3.0,
+    }
+    assert values.loc["T9"].to_dict() == dict.fromkeys(risk.LEDGER_COLUMNS, 0.0)
+
+
+# --- artefact ---------------------------------------------------------------------------------------
+
+
+def test_artefact_round_trip_scores_identically(tmp_path, portfolio, trained):
+    tenancies, ledger = portfolio
+    path = tmp_path / "model.json"
+    metadata = risk.save_model(trained, path)
+    loaded = risk.load_model(path)
+    frame = case_frame(tenancies, ledger)
+    pd.testing.assert_frame_equal(trained.score(frame, ledger=ledger), loaded.score(frame, ledger=ledger))
+    for key in ("model_version", "features", "training", "metrics", "library_versions", "content_hash"):
+        assert key in metadata
+    assert metadata["training"]["horizon_weeks"] == 8 and metadata["training"]["target_weeks"] == 2
+    assert metadata["content_hash"].startswith("sha256:")
+
+
+def test_a_model_loaded_with_the_inputs_scores_without_being_handed_the_ledger(tmp_path, portfolio, trained):
+    from awm_frappe.engine.validation import Inputs
+
+    tenancies, ledger = portfolio
+    path = tmp_path / "model.json"
+    risk.save_model(trained, path)
+    bound = risk.load_model(path, inputs=Inputs(tenancies=tenancies, ledger=ledger), as_of=END)
+    frame = case_frame(tenancies, ledger)
+    pd.testing.assert_frame_equal(bound.score(frame), trained.score(frame, ledger=ledger))
+
+
+def test_loading_a_model_with_another_feature_list_fails_clearly(tmp_path, trained, monkeypatch):
+    path = tmp_path / "model.json"
+    risk.save_model(trained, path)
+    monkeypatch.setattr(risk, "FEATURE_NAMES", (*risk.FEATURE_NAMES, "months_on_uc"))
+    with pytest.raises(risk.ModelError, match=r"different feature list.*expects months_on_uc.*awm train"):
+        risk.load_model(path)
+
+
+def test_loading_a_model_missing_a_feature_fails_clearly(tmp_path, trained):
+    path = tmp_path / "model.json"
+    risk.save_model(trained, path)
+    document = json.loads(path.read_text())
+    document["metadata"]["features"] = document["metadata"]["features"][1:]
+    path.write_text(json.dumps(document))
+    with pytest.raises(risk.ModelError, match=r"different feature list.*weeks_owed"):
+        risk.load_model(path)
+
+
+def test_a_tampered_artefact_is_refused(tmp_path, trained):
+    path = tmp_path / "model.json"
+    risk.save_model(trained, path)
+    document = json.loads(path.read_text())
+    document["model"]["intercept"] += 1
+    path.write_text(json.dumps(document))
+    with pytest.raises(risk.ModelError, match="content hash"):
+        risk.load_model(path)
+
+
+def test_a_file_that_is_not_a_model_is_refused(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text('{"hello": 1}')
+    with pytest.raises(risk.ModelError, match="not a risk model"):
+        risk.load_model(path)
+
+
+def test_an_old_model_version_is_refused(tmp_path, trained, monkeypatch):
+    path = tmp_path / "model.json"
+    risk.save_model(trained, path)
+    monkeypatch.setattr(risk, "MODEL_VERSION", risk.MODEL_VERSION + 1)
+    with pytest.raises(risk.ModelError, match="version"):
+        risk.load_model(path)
+
+
+def test_backtesting_with_a_model_trained_on_the_future_warns(tmp_path, trained):
+    path = tmp_path / "model.json"
+    risk.save_model(trained, path)
+    with pytest.warns(UserWarning, match="sees the future"):
+        risk.load_model(path, as_of=END - pd.Timedelta(weeks=30))
+
+
+# --- training ------------------------------------------------------------------------------------------
+
+
+def test_training_is_deterministic_and_calibrated(portfolio, trained):
+    tenancies, ledger = portfolio
+    again = risk.train(tenancies, ledger, END, history_weeks=20, seed=3)
+    assert again.model_json() == trained.model_json()
+    holdout = trained.metadata["metrics"]["holdout"]
+    assert holdout["roc_auc"] > 0.85
+    assert holdout["ece"] < 0.05
+
+
+def test_training_accepts_a_prepared_ledger(portfolio, trained):
+    tenancies, ledger = portfolio
+    prepared = risk.prepare_model_ledger(ledger, tenancies)
+    again = risk.train(tenancies, prepared, END, history_weeks=20, seed=3)
+    assert again.model_json() == trained.model_json()
+
+
+def test_training_refuses_a_features_prepared_ledger(portfolio):
+    tenancies, ledger = portfolio
+    with pytest.raises(risk.ModelError, match="payments by kind"):
+        risk.train(tenancies, prepare_ledger(ledger, tenancies), END)
+
+
+def test_training_without_both_outcomes_fails_clearly():
+    tenancies = make_tenancies(make_tenancy("T1"))
+    ledger = make_ledger(("T1", "2026-01-05", 100.0, "rent"), ("T1", "2026-01-05", -100.0, "payment"))
+    with pytest.raises(risk.ModelError, match="only one outcome"):
+        risk.train(tenancies, ledger, END, history_weeks=4)
