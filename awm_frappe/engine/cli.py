@@ -302,7 +302,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     inputs = io.read_inputs(args.data)
     as_of = pd.Timestamp(args.as_of) if args.as_of else inputs.ledger["date"].max().normalize()
     progress(f"training on history up to {as_of.date()}")
-    trained = risk_model.train(inputs.tenancies, inputs.ledger, as_of, seed=args.seed)
+    trained = risk_model.train(inputs.tenancies, inputs.ledger, as_of, seed=args.seed, progress=progress)
     risk_model.save_model(trained, args.out)
     progress(f"saved {args.out}")
     print(json.dumps(trained.metadata, indent=2, default=str))
@@ -324,6 +324,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(text + "\n")
     print(text)
+    print("\n".join(evaluation.summary_lines(report)), file=sys.stderr)
     return 0
 
 

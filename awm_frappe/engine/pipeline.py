@@ -80,7 +80,7 @@ def run_nightly(
         )
     if model is not None:
         with clock.stage("score"):
-            scores = model.score(case_frame)
+            scores = model.score(case_frame, ledger=inputs.ledger, as_of=as_of)
             case_frame[["risk_score", "risk_band", "risk_reasons"]] = scores[
                 ["risk_score", "risk_band", "risk_reasons"]
             ]
@@ -91,6 +91,7 @@ def run_nightly(
         message_frame = case_frame.loc[to_message].join(
             verdicts.loc[to_message, ["action", "channel", "template"]]
         )
+        message_frame = _with_officer_contact(message_frame, inputs.officers)
         decided = messages.decide_messages(
             message_frame, templates or messages.default_templates(), as_of, message_settings, render=render
         )
@@ -99,9 +100,9 @@ def run_nightly(
         decisions = _assemble(case_frame, verdicts, decided, pack, as_of)
         officers = inputs.officers if inputs.officers is not None else _no_officers()
         allocated = allocation.allocate(
-            decisions[["patch", "needs_officer", "officer", "stage_to", "skill", "risk_score", "priority"]].rename(
-                columns={"stage_to": "stage"}
-            ),
+            decisions[
+                ["patch", "needs_officer", "officer", "stage_to", "skill", "risk_score", "priority"]
+            ].rename(columns={"stage_to": "stage"}),
             officers,
             as_of,
         )
@@ -116,6 +117,15 @@ def run_nightly(
     output = decisions.reset_index()[[name for name, _ in DECISION_COLUMNS]]
     summary = summarise(output, all_rejects, allocated.load, as_of, pack)
     return NightlyResult(output, all_rejects, summary, allocated.load, case_frame, clock.timings)
+
+
+def _with_officer_contact(frame: pd.DataFrame, officers: pd.DataFrame | None) -> pd.DataFrame:
+    """Messages are signed by the case's current officer; new cases are signed by the team."""
+    if officers is None or not len(officers) or "officer" not in frame:
+        return frame
+    contact = officers.set_index("officer").reindex(columns=["name", "phone"]).fillna("")
+    contact = contact.rename(columns={"name": "officer_name", "phone": "officer_phone"})
+    return frame.join(contact, on="officer")
 
 
 def _no_officers() -> pd.DataFrame:

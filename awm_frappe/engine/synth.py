@@ -1502,6 +1502,9 @@ def _tenancies_frame(pop: _Population, ids, origin, weeks: int, end_day: int) ->
             "age_band": attrs["age_band"].astype(object),
         }
     )
+    for column in schema.TENANCIES.columns:  # optional inputs the generator has no story for
+        if column.name not in frame:
+            frame[column.name] = column.default
     return frame[schema.TENANCIES.names]
 
 
