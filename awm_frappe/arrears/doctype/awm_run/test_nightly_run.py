@@ -398,8 +398,9 @@ class TestNightlyRun(FrappeTestCase):
     def test_schedule_enqueues_once_with_job_id(self):
         calls = []
         night = "2031-01-06"  # a night no AWM Run exists for (the site may hold real runs for today)
-        with mock_patch.object(frappe, "enqueue", lambda *a, **kw: calls.append((a, kw))), mock_patch.object(
-            nightly, "nowdate", lambda: night
+        with (
+            mock_patch.object(frappe, "enqueue", lambda *a, **kw: calls.append((a, kw))),
+            mock_patch.object(nightly, "nowdate", lambda: night),
         ):
             with awm_settings(nightly_time="00:00:00"):
                 nightly.schedule_nightly()
