@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import time
 
+import frappe
 import numpy as np
 import pandas as pd
-
-import frappe
 from frappe.utils import cint, getdate, now_datetime, nowdate
 
 from awm_frappe.host.writeback import bulk_insert, reserve_names
@@ -72,7 +71,9 @@ def make_demo_data(
         out["documents"] = _erpnext_ledger(portfolio.ledger, prefix)
         settings = frappe.get_single("AWM Settings")
         settings.ledger_source = "ERPNext Receivables"
-        settings.company = settings.company or frappe.db.get_single_value("Global Defaults", "default_company")
+        settings.company = settings.company or frappe.db.get_single_value(
+            "Global Defaults", "default_company"
+        )
         settings.save(ignore_permissions=True)
     else:
         out["ledger_rows"] = _rent_transactions(portfolio.ledger, prefix)
@@ -105,7 +106,12 @@ def _patches(tenancies: pd.DataFrame, prefix: str) -> dict:
     parent = f"{prefix}Patches".strip()
     if not frappe.db.exists("Territory", parent):
         frappe.get_doc(
-            {"doctype": "Territory", "territory_name": parent, "parent_territory": "All Territories", "is_group": 1}
+            {
+                "doctype": "Territory",
+                "territory_name": parent,
+                "parent_territory": "All Territories",
+                "is_group": 1,
+            }
         ).insert(ignore_permissions=True)
     names = {}
     for patch in sorted(tenancies["patch"].unique()):
@@ -129,7 +135,7 @@ def _customers(tenancies: pd.DataFrame, prefix: str, patches: dict) -> dict:
     now, user = now_datetime(), frappe.session.user
     group = _customer_group()
     rows, names = [], {}
-    for ref, name, patch in zip(tenancies["tenancy"], tenancies["tenant_name"], tenancies["patch"]):
+    for ref, name, patch in zip(tenancies["tenancy"], tenancies["tenant_name"], tenancies["patch"], strict=False):
         customer = f"{name or 'Tenant'} ({prefix}{ref})"
         names[ref] = customer
         rows.append([customer, now, now, user, user, 0, 0, customer, "Individual", group, patches[patch]])
@@ -183,8 +189,12 @@ def _officers(officers: pd.DataFrame, prefix: str, patches: dict) -> list[str]:
             user.flags.ignore_permissions = True
             user.insert(ignore_permissions=True)
             user.add_roles(*[role for role in ROLES if frappe.db.exists("Role", role)])
-        officer_patches = r.patches if isinstance(r.patches, list | tuple | np.ndarray) else str(r.patches).split(";")
-        skills = r.skills if isinstance(r.skills, list | tuple | np.ndarray) else str(r.skills or "").split(";")
+        officer_patches = (
+            r.patches if isinstance(r.patches, list | tuple | np.ndarray) else str(r.patches).split(";")
+        )
+        skills = (
+            r.skills if isinstance(r.skills, list | tuple | np.ndarray) else str(r.skills or "").split(";")
+        )
         doc = frappe.get_doc(
             {
                 "doctype": "Worktray Officer",
@@ -213,7 +223,19 @@ def _rent_transactions(ledger: pd.DataFrame, prefix: str) -> int:
     ]
     bulk_insert(
         "Rent Transaction",
-        ["name", "creation", "modified", "owner", "modified_by", "docstatus", "idx", "tenancy", "posting_date", "amount", "kind"],
+        [
+            "name",
+            "creation",
+            "modified",
+            "owner",
+            "modified_by",
+            "docstatus",
+            "idx",
+            "tenancy",
+            "posting_date",
+            "amount",
+            "kind",
+        ],
         rows,
         chunk=5000,
     )
@@ -237,7 +259,9 @@ def _erpnext_ledger(ledger: pd.DataFrame, prefix: str) -> int:
     return count
 
 
-def _cases(cases: pd.DataFrame, actions: pd.DataFrame, prefix: str, patches: dict, customers: dict, officers) -> int:
+def _cases(
+    cases: pd.DataFrame, actions: pd.DataFrame, prefix: str, patches: dict, customers: dict, officers
+) -> int:
     """The portfolio's open cases (with their agreements) and action history, as they would be after a
     migration from the landlord's previous system."""
     if cases is None or cases.empty:
@@ -254,7 +278,7 @@ def _cases(cases: pd.DataFrame, actions: pd.DataFrame, prefix: str, patches: dic
     tenancy_patch = dict(
         frappe.db.sql("select name, patch from `tabTenancy` where name like %s", f"{prefix}%")
     )
-    for name, r in zip(names, cases.itertuples(index=False)):
+    for name, r in zip(names, cases.itertuples(index=False), strict=False):
         ref = f"{prefix}{r.tenancy}"
         case_of[r.tenancy] = name
         officer = officer_map.get(r.officer) or None
@@ -299,7 +323,7 @@ def _cases(cases: pd.DataFrame, actions: pd.DataFrame, prefix: str, patches: dic
     if len(with_agreement):
         pa_names = reserve_names("Payment Agreement", len(with_agreement))
         pa_rows = []
-        for pa, r in zip(pa_names, with_agreement.itertuples(index=False)):
+        for pa, r in zip(pa_names, with_agreement.itertuples(index=False), strict=False):
             ref = f"{prefix}{r.tenancy}"
             pa_rows.append(
                 [pa, now, now, user, user, 0, 0, ref, case_of[r.tenancy], customers.get(r.tenancy), tenancy_patch.get(ref),
@@ -356,14 +380,20 @@ def remove_demo_data(prefix: str = "DEMO-", commit: bool = True) -> dict:
     counts = {}
     if cases:
         counts["ToDo"] = frappe.db.sql(
-            "delete from `tabToDo` where reference_type='Arrears Case' and reference_name in %s", [tuple(cases)]
+            "delete from `tabToDo` where reference_type='Arrears Case' and reference_name in %s",
+            [tuple(cases)],
         )
-        frappe.db.sql("delete from `tabArrears Case Action` where parenttype='Arrears Case' and parent in %s", [tuple(cases)])
+        frappe.db.sql(
+            "delete from `tabArrears Case Action` where parenttype='Arrears Case' and parent in %s",
+            [tuple(cases)],
+        )
     for doctype, column in (("Payment Agreement", "tenancy"), ("Arrears Case", "tenancy"), ("Rent Transaction", "tenancy"),
                             ("Tenancy", "name")):  # fmt: skip
         frappe.db.sql(f"delete from `tab{doctype}` where `{column}` like %s", like)
     frappe.db.sql("delete from `tabCustomer` where name like %s", f"%({prefix}%")
-    users = frappe.db.sql_list("select name from `tabWorktray Officer` where name like %s", f"{prefix.lower().strip('-')}%")
+    users = frappe.db.sql_list(
+        "select name from `tabWorktray Officer` where name like %s", f"{prefix.lower().strip('-')}%"
+    )
     for user in users:
         frappe.db.sql("delete from `tabWorktray Officer Patch` where parent=%s", user)
         frappe.db.sql("delete from `tabWorktray Officer` where name=%s", user)

@@ -21,7 +21,9 @@ from frappe.utils import cint, getdate, nowdate
 from awm_frappe.host import nightly
 
 
-def run_benchmark(tenancies: int = 5000, weeks: int = 52, as_of=None, keep: bool = False, nights: int = 1) -> dict:
+def run_benchmark(
+    tenancies: int = 5000, weeks: int = 52, as_of=None, keep: bool = False, nights: int = 1
+) -> dict:
     tenancies = cint(tenancies)
     prefix = f"BENCH-{tenancies}-"
     as_of = getdate(as_of or nowdate())
@@ -32,9 +34,12 @@ def run_benchmark(tenancies: int = 5000, weeks: int = 52, as_of=None, keep: bool
         setup = make_demo_data(tenancies, weeks=weeks, as_of=as_of, prefix=prefix, run=False, commit=True)
     patches = frappe.db.sql_list("select distinct patch from `tabTenancy` where name like %s", f"{prefix}%")
     ledger_rows = frappe.db.sql(
-        "select count(*) from `tabRent Transaction` where tenancy like %s and posting_date <= %s", (f"{prefix}%", as_of)
+        "select count(*) from `tabRent Transaction` where tenancy like %s and posting_date <= %s",
+        (f"{prefix}%", as_of),
     )[0][0]
-    open_cases = frappe.db.count("Arrears Case", {"tenancy": ("like", f"{prefix}%"), "status": ("!=", "closed")})
+    open_cases = frappe.db.count(
+        "Arrears Case", {"tenancy": ("like", f"{prefix}%"), "status": ("!=", "closed")}
+    )
 
     # a live night: automation on for every patch and action type, not a dry run (the heaviest write path)
     cached = frappe.get_cached_doc("AWM Settings")

@@ -16,9 +16,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 import frappe
+import pandas as pd
 from frappe.utils import getdate
 
 from awm_frappe.host.ledger import days_to_dates, patch_condition, read_ledger
@@ -53,7 +52,15 @@ TENANCY_COLUMNS = {
 }
 TENANCY_DATES = ("start_date", "end_date", "uc_claim_date", "breathing_space_until")
 # Tenancy's read-only arrears section, written back by the run
-TENANCY_OUT = ("balance", "arrears_after_grace", "weeks_owed", "risk_score", "risk_band", "risk_reasons", "open_case")
+TENANCY_OUT = (
+    "balance",
+    "arrears_after_grace",
+    "weeks_owed",
+    "risk_score",
+    "risk_band",
+    "risk_reasons",
+    "open_case",
+)
 
 CASE_DATES = (
     "opened_on",
@@ -109,7 +116,9 @@ class HostFrames:
     inputs: object  # engine validation.Inputs
     pack: object  # engine rules.RulePack
     pack_raw: dict
-    tenancies: pd.DataFrame  # host Tenancy rows, indexed by tenancy: customer, tenant_name, patch, TENANCY_OUT
+    tenancies: (
+        pd.DataFrame
+    )  # host Tenancy rows, indexed by tenancy: customer, tenant_name, patch, TENANCY_OUT
     cases: pd.DataFrame  # open Arrears Cases, indexed by tenancy, CASE_FIELDS + last_run_as_of/dry_run
     todos: pd.DataFrame  # open ToDos on Arrears Cases: name, case, allocated_to
     timeline_keys: set = field(default_factory=set)  # (case, action_type, rule) rows dated as_of
@@ -177,9 +186,7 @@ def read_host(as_of, patches=None, settings=None) -> HostFrames:
 def _tenancies(patches) -> pd.DataFrame:
     where, values = patch_condition(patches)
     fields = list(dict.fromkeys([*TENANCY_COLUMNS.values(), "customer", *TENANCY_OUT[:-1], "open_case"]))
-    select = ", ".join(
-        f"to_days(t.`{f}`) as `{f}`" if f in TENANCY_DATES else f"t.`{f}`" for f in fields
-    )
+    select = ", ".join(f"to_days(t.`{f}`) as `{f}`" if f in TENANCY_DATES else f"t.`{f}`" for f in fields)
     rows = frappe.db.sql(f"select {select} from `tabTenancy` t where 1=1{where}", values)
     return pd.DataFrame.from_records(rows, columns=fields)
 
@@ -335,16 +342,21 @@ def _actions(patches, as_of: pd.Timestamp):
         {"as_of": as_of.date(), **values},
     )
     frame = pd.DataFrame.from_records(
-        rows, columns=["tenancy", "case", "date", "action", "rule", "channel", "by_automation", "outcome", "idx"]
+        rows,
+        columns=["tenancy", "case", "date", "action", "rule", "channel", "by_automation", "outcome", "idx"],
     )
     timeline_idx = frame.groupby("case")["idx"].max().astype(int).to_dict() if len(frame) else {}
-    frame["date"] = days_to_dates(frame["date"]).to_numpy() if len(frame) else pd.Series(dtype="datetime64[ns]")
+    frame["date"] = (
+        days_to_dates(frame["date"]).to_numpy() if len(frame) else pd.Series(dtype="datetime64[ns]")
+    )
     frame["rule"] = frame["rule"].fillna("")
     frame["channel"] = frame["channel"].fillna("")
     frame = frame[frame["date"].notna() & (frame["date"] <= as_of)]
     today = frame[frame["date"].eq(as_of)]
-    keys = set(zip(today["case"], today["action"], today["rule"]))
-    performed = ~(frame["by_automation"].fillna(0).astype(int).astype(bool) & frame["outcome"].eq(RECOMMENDED))
+    keys = set(zip(today["case"], today["action"], today["rule"], strict=False))
+    performed = ~(
+        frame["by_automation"].fillna(0).astype(int).astype(bool) & frame["outcome"].eq(RECOMMENDED)
+    )
     actions = frame.loc[performed, ["tenancy", "date", "action", "rule", "channel"]].reset_index(drop=True)
     return actions, keys, timeline_idx
 
@@ -483,4 +495,4 @@ def parse_pack(raw: dict):
     return rules.parse_pack(raw)
 
 
-__all__ = ["HostFrames", "read_host", "load_inputs", "build_pack_raw", "shipped_pack_raw"]
+__all__ = ["HostFrames", "build_pack_raw", "load_inputs", "read_host", "shipped_pack_raw"]

@@ -35,10 +35,9 @@ tenancies decodes fast; the frame is typed once with vectorised pandas.
 
 from __future__ import annotations
 
+import frappe
 import numpy as np
 import pandas as pd
-
-import frappe
 from frappe.utils import add_days, getdate
 
 LEDGER_COLUMNS = ["tenancy", "date", "amount", "kind"]
@@ -247,8 +246,10 @@ def ledger_summary(ledger: pd.DataFrame) -> dict:
         return {"rows": 0}
     by_kind = ledger.groupby("kind")["amount"].agg(["count", "sum"])
     return {
-        "rows": int(len(ledger)),
-        "by_kind": {k: {"rows": int(r["count"]), "amount": round(float(r["sum"]), 2)} for k, r in by_kind.iterrows()},
+        "rows": len(ledger),
+        "by_kind": {
+            k: {"rows": int(r["count"]), "amount": round(float(r["sum"]), 2)} for k, r in by_kind.iterrows()
+        },
         "first": str(ledger["date"].min().date()) if len(ledger) else None,
         "last": str(ledger["date"].max().date()) if len(ledger) else None,
         "tenancies": int(np.unique(ledger["tenancy"].to_numpy()).size),

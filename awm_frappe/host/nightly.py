@@ -29,9 +29,8 @@ import time
 import traceback
 from contextlib import contextmanager
 
-import pandas as pd
-
 import frappe
+import pandas as pd
 from frappe.utils import cint, get_datetime, get_time, getdate, now_datetime, nowdate
 
 from awm_frappe.host import frames, writeback
@@ -95,7 +94,8 @@ def schedule_nightly():
         return None
     as_of = getdate(nowdate())
     if frappe.db.exists(
-        "AWM Run", {"as_of": as_of, "status": ("in", ("Queued", "Running", "Completed", "Completed with errors"))}
+        "AWM Run",
+        {"as_of": as_of, "status": ("in", ("Queued", "Running", "Completed", "Completed with errors"))},
     ):
         return None
     return enqueue_nightly(as_of)
@@ -171,18 +171,26 @@ def run_nightly(as_of=None, patches=None, dry_run=None, chunk_by_patch=False, ve
     started = time.perf_counter()
     with count_queries() as counter:
         run = _new_run(as_of, dry_run, chunks if chunk_by_patch or patches else [], status="Running")
-        for number, chunk in enumerate(chunks):
+        for _number, chunk in enumerate(chunks):
             outcome = process_chunk(run, as_of, chunk, dry_run, settings)
             _merge_chunk(run, outcome, final_check=False)
-        doc = _finish(run)
+        _finish(run)
     seconds = time.perf_counter() - started
     frappe.db.set_value(
-        "AWM Run", run, {"query_count": counter.count, "duration_seconds": round(seconds, 3)}, update_modified=False
+        "AWM Run",
+        run,
+        {"query_count": counter.count, "duration_seconds": round(seconds, 3)},
+        update_modified=False,
     )
     out = frappe.get_doc("AWM Run", run).as_dict()
     out["queries_by_kind"] = counter.by_kind
     if verbose:
-        print(json.dumps({k: out.get(k) for k in ("name", "status", "duration_seconds", "query_count", *COUNT_FIELDS)}, default=str))
+        print(
+            json.dumps(
+                {k: out.get(k) for k in ("name", "status", "duration_seconds", "query_count", *COUNT_FIELDS)},
+                default=str,
+            )
+        )
     return out
 
 
@@ -246,7 +254,9 @@ def process_chunk(run: str, as_of, patches: list[str], dry_run: bool, settings) 
     except Exception as exc:
         frappe.db.rollback(save_point=savepoint)
         title = f"AWM nightly {run}: chunk {', '.join(patches) if patches else 'all patches'} failed"
-        frappe.log_error(title=title[:140], message=traceback.format_exc(), reference_doctype="AWM Run", reference_name=run)
+        frappe.log_error(
+            title=title[:140], message=traceback.format_exc(), reference_doctype="AWM Run", reference_name=run
+        )
         return {
             "patches": patches,
             "ok": False,
@@ -272,12 +282,19 @@ def _log_rejects(run: str, rejects: pd.DataFrame, host) -> int:
     for tenancy, reasons in by_tenancy.items():
         unique = list(dict.fromkeys(reasons))
         entries.append(
-            (f"AWM nightly: tenancy {tenancy} skipped"[:140], "\n".join(unique[:20]) + ("\n…" if len(unique) > 20 else ""), "Tenancy", tenancy)
+            (
+                f"AWM nightly: tenancy {tenancy} skipped"[:140],
+                "\n".join(unique[:20]) + ("\n…" if len(unique) > 20 else ""),
+                "Tenancy",
+                tenancy,
+            )
         )
     for name, message in rule_problems.items():
         entries.append((f"AWM nightly: rule {name} skipped"[:140], message, "Worktray Rule", name))
     for title, message, doctype, name in entries[:MAX_ERROR_LOGS]:
-        frappe.log_error(title=title, message=f"{message}\n\nAWM Run {run}", reference_doctype=doctype, reference_name=name)
+        frappe.log_error(
+            title=title, message=f"{message}\n\nAWM Run {run}", reference_doctype=doctype, reference_name=name
+        )
     if len(entries) > MAX_ERROR_LOGS:
         rest = entries[MAX_ERROR_LOGS:]
         frappe.log_error(
@@ -297,7 +314,11 @@ def _active_model(as_of=None):
     """The active Risk Model's engine model, or (None, "no active model")."""
     try:
         row = frappe.db.get_value(
-            "Risk Model", {"active": 1}, ["name", "version", "artefact"], as_dict=True, order_by="trained_on desc"
+            "Risk Model",
+            {"active": 1},
+            ["name", "version", "artefact"],
+            as_dict=True,
+            order_by="trained_on desc",
         )
     except Exception:  # the doctype may not exist yet
         return None, "no active model"
@@ -309,7 +330,11 @@ def _active_model(as_of=None):
         file = frappe.get_doc("File", {"file_url": row.artefact})
         return risk_model.load_model(file.get_full_path(), as_of=as_of), f"{row.name} (version {row.version})"
     except Exception as exc:
-        frappe.log_error(title=f"AWM: Risk Model {row.name} could not be loaded", reference_doctype="Risk Model", reference_name=row.name)
+        frappe.log_error(
+            title=f"AWM: Risk Model {row.name} could not be loaded",
+            reference_doctype="Risk Model",
+            reference_name=row.name,
+        )
         return None, f"no active model ({row.name} could not be loaded: {exc})"
 
 
@@ -343,7 +368,9 @@ def patch_chunks(settings, patches=None) -> list[list[str]]:
     if patches:
         names = sorted(set(patches))
     else:
-        names = frappe.db.sql_list("select distinct patch from `tabTenancy` where patch is not null order by patch")
+        names = frappe.db.sql_list(
+            "select distinct patch from `tabTenancy` where patch is not null order by patch"
+        )
     size = cint(settings.get("patches_per_job")) or 1
     return [names[i : i + size] for i in range(0, len(names), size)]
 
@@ -375,7 +402,13 @@ def _merge_chunk(run: str, outcome: dict, final_check: bool) -> None:
     )[0]
     summary = json.loads(row.summary or "{}") or {}
     summary.setdefault("chunks", []).append(
-        {"patches": outcome["patches"], "ok": outcome["ok"], "counts": outcome["counts"], "queries": outcome.get("queries"), **outcome["summary"]}
+        {
+            "patches": outcome["patches"],
+            "ok": outcome["ok"],
+            "counts": outcome["counts"],
+            "queries": outcome.get("queries"),
+            **outcome["summary"],
+        }
     )
     totals = summary.setdefault("totals", {})
     for key, value in outcome["counts"].items():
@@ -405,7 +438,9 @@ def _finish(run: str, errors=None):
     values = {
         "status": status,
         "finished": finished,
-        "duration_seconds": round((finished - get_datetime(row.started)).total_seconds(), 3) if row.started else 0,
+        "duration_seconds": round((finished - get_datetime(row.started)).total_seconds(), 3)
+        if row.started
+        else 0,
         "model_note": row.model_note or "no active model",
     }
     frappe.db.set_value("AWM Run", run, values, update_modified=False)

@@ -29,10 +29,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import frappe
 import numpy as np
 import pandas as pd
-
-import frappe
 from frappe.model.naming import parse_naming_series
 from frappe.utils import add_days, now_datetime
 
@@ -170,11 +169,7 @@ def write_back(decisions: pd.DataFrame, host: HostFrames, run: str, dry_run: boo
     kind = d["action_type"].fillna("")
     is_msg = kind.eq("send_message")
     performed = (
-        acted
-        & ~needs
-        & (not dry_run)
-        & (~is_msg | d["message_status"].eq("send"))
-        & d["held_reason"].eq("")
+        acted & ~needs & (not dry_run) & (~is_msg | d["message_status"].eq("send")) & d["held_reason"].eq("")
     )
     opening = acted & ~has_case & kind.ne("close")
     closing = acted & has_case & kind.eq("close") & performed
@@ -183,10 +178,10 @@ def write_back(decisions: pd.DataFrame, host: HostFrames, run: str, dry_run: boo
     # ---- new cases ----------------------------------------------------------------------------------
     new_rows = d[opening & live]
     names = reserve_names("Arrears Case", len(new_rows))
-    new_case_of = dict(zip(new_rows.index, names))
+    new_case_of = dict(zip(new_rows.index, names, strict=False))
 
     # ---- target values for every case touched tonight --------------------------------------------------
-    case_name = pd.Series({t: n for t, n in zip(cases.index, cases["name"])}, dtype=object)
+    case_name = pd.Series({t: n for t, n in zip(cases.index, cases["name"], strict=False)}, dtype=object)
     case_name = pd.concat([case_name, pd.Series(new_case_of, dtype=object)])
     target_idx = d.index[(has_case | (opening & live)) & live]
     t = d.loc[target_idx]
@@ -196,7 +191,14 @@ def write_back(decisions: pd.DataFrame, host: HostFrames, run: str, dry_run: boo
     t_acted = acted.loc[target_idx]
 
     out = pd.DataFrame(index=target_idx)
-    for name in ("balance", "collectable_arrears", "arrears_after_grace", "weeks_owed", "risk_score", "priority"):
+    for name in (
+        "balance",
+        "collectable_arrears",
+        "arrears_after_grace",
+        "weeks_owed",
+        "risk_score",
+        "priority",
+    ):
         out[name] = pd.to_numeric(t[name], errors="coerce").fillna(0.0)
     out["risk_band"] = t["risk_band"].fillna("")
     out["risk_reasons"] = t["risk_reasons"].fillna("")
@@ -240,11 +242,22 @@ def write_back(decisions: pd.DataFrame, host: HostFrames, run: str, dry_run: boo
             row = out.loc[tenancy]
             values.append(
                 [
-                    new_case_of[tenancy], now, now, user, user, 0, 0,
-                    tenancy, host_t.at[tenancy, "customer"], host_t.at[tenancy, "tenant_name"] or "",
-                    host_t.at[tenancy, "patch"], today, run, None,
+                    new_case_of[tenancy],
+                    now,
+                    now,
+                    user,
+                    user,
+                    0,
+                    0,
+                    tenancy,
+                    host_t.at[tenancy, "customer"],
+                    host_t.at[tenancy, "tenant_name"] or "",
+                    host_t.at[tenancy, "patch"],
+                    today,
+                    run,
+                    None,
                     *[_sql_value(name, row[name]) for name in CASE_OUT],
-                ]  # fmt: skip
+                ]
             )
         bulk_insert("Arrears Case", fields, values)
         result.opened = list(names)
@@ -258,7 +271,9 @@ def write_back(decisions: pd.DataFrame, host: HostFrames, run: str, dry_run: boo
         for name in CASE_OUT:
             diff = _differs(name, new_vals[name], old_vals[name])
             for tenancy in existing[diff]:
-                changes.setdefault(cases.at[tenancy, "name"], {})[name] = _sql_value(name, new_vals.at[tenancy, name])
+                changes.setdefault(cases.at[tenancy, "name"], {})[name] = _sql_value(
+                    name, new_vals.at[tenancy, name]
+                )
     for tenancy in d.index[closing & live]:
         change = changes.setdefault(cases.at[tenancy, "name"], {})
         action = rule_actions.get(d.at[tenancy, "rule"], {})
@@ -291,8 +306,8 @@ def write_back(decisions: pd.DataFrame, host: HostFrames, run: str, dry_run: boo
     # ---- counts -------------------------------------------------------------------------------------
     written = d.loc[live]
     result.counts = {
-        "tenancies_scored": int(len(d)),
-        "cases_opened": int(len(new_rows)),
+        "tenancies_scored": len(d),
+        "cases_opened": len(new_rows),
         "escalated": int((written["stage_change"].eq("escalate") & performed.loc[written.index]).sum()),
         "de_escalated": int((written["stage_change"].eq("de-escalate") & performed.loc[written.index]).sum()),
         "closed": len(result.closed),
@@ -346,7 +361,10 @@ def _append_timeline(d, host, case_name, mask, performed, dry_run, new_case_of, 
         done = bool(performed.at[tenancy])
         if not done and tenancy in cases.index and tenancy not in new_case_of:
             # the same recommendation as last night: nothing new to say
-            if cases.at[tenancy, "next_action"] == row["action"] and (cases.at[tenancy, "next_action_rule"] or "") == rule:
+            if (
+                cases.at[tenancy, "next_action"] == row["action"]
+                and (cases.at[tenancy, "next_action_rule"] or "") == rule
+            ):
                 continue
         is_msg = row["action_type"] == "send_message"
         if row["held_reason"]:
@@ -367,11 +385,28 @@ def _append_timeline(d, host, case_name, mask, performed, dry_run, new_case_of, 
         next_idx[case] = idx
         values.append(
             [
-                frappe.generate_hash(length=10), now, now, user, user, 0, case, "timeline", "Arrears Case", idx,
-                today, row["action"], row["channel"] or "", rule or None, 1, None,
+                frappe.generate_hash(length=10),
+                now,
+                now,
+                user,
+                user,
+                0,
+                case,
+                "timeline",
+                "Arrears Case",
+                idx,
+                today,
+                row["action"],
+                row["channel"] or "",
+                rule or None,
+                1,
+                None,
                 "done" if done and not is_msg else ("queued" if done else RECOMMENDED),
-                notes, run, status, None,
-            ]  # fmt: skip
+                notes,
+                run,
+                status,
+                None,
+            ]
         )
     bulk_insert("Arrears Case Action", fields, values)
     return len(values)
@@ -402,10 +437,22 @@ def _assignments(d, host, case_name, needs_mask, new_case_of, closed_cases, out,
             row = d.loc[tenancy]
             new_todos.append(
                 [
-                    frappe.generate_hash(length=10), now, now, user, user, 0, 0, "Open",
-                    _todo_priority(row["priority"]), today, officer,
-                    f"{row['action']}: {row['reason'] or ''}"[:500], "Arrears Case", case, user,
-                ]  # fmt: skip
+                    frappe.generate_hash(length=10),
+                    now,
+                    now,
+                    user,
+                    user,
+                    0,
+                    0,
+                    "Open",
+                    _todo_priority(row["priority"]),
+                    today,
+                    officer,
+                    f"{row['action']}: {row['reason'] or ''}"[:500],
+                    "Arrears Case",
+                    case,
+                    user,
+                ]
             )
             touched.add(case)
     for case in closed_cases:
@@ -438,7 +485,7 @@ def _assignments(d, host, case_name, needs_mask, new_case_of, closed_cases, out,
             assign.setdefault(row[13], [])
             if row[10] not in assign[row[13]]:
                 assign[row[13]].append(row[10])
-        old_assign = dict(zip(host.cases["name"], host.cases["_assign"])) if len(host.cases) else {}
+        old_assign = dict(zip(host.cases["name"], host.cases["_assign"], strict=False)) if len(host.cases) else {}
         changes = {}
         for case, users in assign.items():
             value = json.dumps(users)
@@ -476,7 +523,9 @@ def _update_tenancies(d, host, new_case_of, closed_tenancies):
         diff = _differs(name, new[name], old[name])
         for tenancy in idx[diff]:
             value = new.at[tenancy, name]
-            changes.setdefault(tenancy, {})[name] = (value or None) if name == "open_case" else _sql_value(name, value)
+            changes.setdefault(tenancy, {})[name] = (
+                (value or None) if name == "open_case" else _sql_value(name, value)
+            )
     bulk_update("Tenancy", changes, modified=None)
 
 
@@ -496,7 +545,7 @@ def _norm(name: str, series: pd.Series) -> pd.Series:
 
 
 def _differs(name: str, new: pd.Series, old: pd.Series) -> np.ndarray:
-    return (_norm(name, new).to_numpy() != _norm(name, old).to_numpy())
+    return _norm(name, new).to_numpy() != _norm(name, old).to_numpy()
 
 
 def _sql_value(name: str, value):
@@ -546,7 +595,9 @@ def bulk_update(doctype: str, changes: dict[str, dict], modified=None, modified_
         sets, params = [], []
         for col in columns:
             whens = [(name, changes[name][col]) for name in part if col in changes[name]]
-            sets.append(f"`{col}` = case `name` {' '.join(['when %s then %s'] * len(whens))} else `{col}` end")
+            sets.append(
+                f"`{col}` = case `name` {' '.join(['when %s then %s'] * len(whens))} else `{col}` end"
+            )
             for name, value in whens:
                 params += [name, value]
         if modified is not None:
