@@ -131,6 +131,30 @@ def test_a_kept_agreement_is_live_and_a_cleared_one_completed():
     assert cleared["agreement_completed"] and not cleared["agreement_live"]
 
 
+def test_a_kept_weekly_agreement_is_not_breached_on_rent_day_before_the_weeks_payment():
+    """Rent is charged on Monday and the tenant pays rent + instalment on Friday: on Monday the raw
+    balance is a week's rent above the expected balance, but nothing is overdue."""
+    monday = pd.Timestamp("2026-03-09")
+    start = monday - pd.Timedelta(weeks=6)
+    charges = [("T1", d, 100.0, "rent") for d in pd.date_range(start, monday, freq="W-MON")]
+    payments = [("T1", d, -110.0, "payment") for d in pd.date_range(start, monday, freq="W-FRI")]
+    ledger = make_ledger(("T1", start - pd.Timedelta(days=1), 300.0, "adjustment"), *charges, *payments)
+    case = make_case(
+        "T1",
+        agreement_start=start + pd.Timedelta(days=4),
+        agreement_frequency="weekly",
+        agreement_instalment=10.0,
+        agreement_initial_payment=0.0,
+        agreement_starting_balance=300.0,
+        agreement_status="live",
+    )
+    frame = build_case_frame(make_tenancies(make_tenancy("T1")), ledger, pd.DataFrame([case]), None, monday)
+    row = frame.loc["T1"]
+    assert row["balance"] > row["agreement_expected_balance"]  # the raw balance would say "breached"
+    assert row["agreement_live"] and not row["agreement_breached"]
+    assert row["agreement_status"] == "live"
+
+
 def test_the_agreement_tolerance_comes_from_the_settings():
     case = make_case("T1", **breached_agreement())
     # The latest instalment fell due 7 days ago: counted after 5 days' tolerance, not yet after 8.

@@ -24,7 +24,8 @@ Definitions and the choices behind them:
   and as_of > expiry. Durations come from the pack settings (``DEFAULT_SETTINGS`` otherwise).
 - ``warrant_active``: outcome in ``WARRANT_OUTCOMES`` and court date > as_of − ``warrant_window``
   (Hackney: "court date > 6.years.ago").
-- Agreements come from ``agreements.evaluate_agreements`` with ``agreement_tolerance_days``. ``formal``
+- Agreements come from ``agreements.evaluate_agreements`` with ``agreement_tolerance_days``, measured on
+  collectable arrears (balance less this rent week's transactions), not the raw balance. ``formal``
   and ``informal`` are only true when an agreement exists.
 """
 
@@ -106,7 +107,10 @@ def compute_facts(
     _add_court_and_pause_facts(facts, as_of, settings)
     facts["breathing_space"] = (_dates(tenancies, "breathing_space_until") >= as_of).to_numpy()
     _add_nosp_facts(facts, as_of, settings)
-    balance = features["balance"] if "balance" in features else pd.Series(0.0, index=ids)
+    # Agreements are judged on collectable arrears: this week's rent charge is not yet due to be paid,
+    # so the raw balance would show a kept weekly agreement as breached every Monday.
+    measure = next((name for name in ("collectable_arrears", "balance") if name in features), None)
+    balance = features[measure] if measure else pd.Series(0.0, index=ids)
     _add_agreement_facts(facts, case, balance, as_of, settings)
     facts["risk_score"] = np.nan
     facts["risk_band"] = ""
@@ -313,6 +317,7 @@ def _add_agreement_facts(
     facts["agreement_completed"] = status == "completed"
     facts["agreement_formal"] = formal
     facts["agreement_informal"] = exists & ~formal
+    facts["agreement_status"] = status
     facts["agreement_expected_balance"] = checked["agreement_expected_balance"]
     facts["agreement_shortfall"] = checked["agreement_shortfall"]
     started_since_court = facts["court_date_set"] & (facts["agreement_start"] >= facts["court_date"])

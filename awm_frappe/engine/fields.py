@@ -69,6 +69,7 @@ FACT_FIELDS: dict[str, str] = {
     "agreement_live": "bool",
     "agreement_breached": "bool",
     "agreement_completed": "bool",
+    "agreement_status": "text",
     "agreement_formal": "bool",
     "agreement_informal": "bool",
     "agreement_expected_balance": "money",
