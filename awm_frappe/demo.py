@@ -87,9 +87,22 @@ def make_demo_data(
         from awm_frappe.host.nightly import run_nightly
 
         result = run_nightly(as_of, patches=sorted(set(patches.values())), dry_run=None if not live else 0)
-        out["run"] = {k: result.get(k) for k in ("name", "status", "duration_seconds", "query_count", "tenancies_scored",
-                                                  "cases_opened", "escalated", "closed", "routed_to_officers",
-                                                  "messages_decided", "errors")}  # fmt: skip
+        out["run"] = {
+            k: result.get(k)
+            for k in (
+                "name",
+                "status",
+                "duration_seconds",
+                "query_count",
+                "tenancies_scored",
+                "cases_opened",
+                "escalated",
+                "closed",
+                "routed_to_officers",
+                "messages_decided",
+                "errors",
+            )
+        }
         t = lap("nightly", t)
         if commit:
             frappe.db.commit()
@@ -135,26 +148,65 @@ def _customers(tenancies: pd.DataFrame, prefix: str, patches: dict) -> dict:
     now, user = now_datetime(), frappe.session.user
     group = _customer_group()
     rows, names = [], {}
-    for ref, name, patch in zip(tenancies["tenancy"], tenancies["tenant_name"], tenancies["patch"], strict=False):
+    for ref, name, patch in zip(
+        tenancies["tenancy"], tenancies["tenant_name"], tenancies["patch"], strict=False
+    ):
         customer = f"{name or 'Tenant'} ({prefix}{ref})"
         names[ref] = customer
         rows.append([customer, now, now, user, user, 0, 0, customer, "Individual", group, patches[patch]])
     bulk_insert(
         "Customer",
-        ["name", "creation", "modified", "owner", "modified_by", "docstatus", "idx", "customer_name", "customer_type",
-         "customer_group", "territory"],
+        [
+            "name",
+            "creation",
+            "modified",
+            "owner",
+            "modified_by",
+            "docstatus",
+            "idx",
+            "customer_name",
+            "customer_type",
+            "customer_group",
+            "territory",
+        ],
         rows,
-    )  # fmt: skip
+    )
     return names
 
 
 def _tenancies(tenancies: pd.DataFrame, prefix: str, patches: dict, customers: dict) -> None:
     now, user = now_datetime(), frappe.session.user
-    fields = ["name", "creation", "modified", "owner", "modified_by", "docstatus", "idx", "tenancy_ref", "customer",
-              "tenant_name", "patch", "tenure_type", "weekly_rent", "start_date", "end_date", "payment_method",
-              "uc_status", "uc_claim_date", "hb_status", "vulnerable", "vulnerability", "language",
-              "preferred_channel", "mobile_no", "email_id", "has_postal_address", "do_not_contact",
-              "breathing_space_until", "deceased"]  # fmt: skip
+    fields = [
+        "name",
+        "creation",
+        "modified",
+        "owner",
+        "modified_by",
+        "docstatus",
+        "idx",
+        "tenancy_ref",
+        "customer",
+        "tenant_name",
+        "patch",
+        "tenure_type",
+        "weekly_rent",
+        "start_date",
+        "end_date",
+        "payment_method",
+        "uc_status",
+        "uc_claim_date",
+        "hb_status",
+        "vulnerable",
+        "vulnerability",
+        "language",
+        "preferred_channel",
+        "mobile_no",
+        "email_id",
+        "has_postal_address",
+        "do_not_contact",
+        "breathing_space_until",
+        "deceased",
+    ]
 
     def date(value):
         return None if pd.isna(value) else pd.Timestamp(value).date()
@@ -163,12 +215,38 @@ def _tenancies(tenancies: pd.DataFrame, prefix: str, patches: dict, customers: d
     for r in tenancies.itertuples(index=False):
         ref = f"{prefix}{r.tenancy}"
         rows.append(
-            [ref, now, now, user, user, 0, 0, ref, customers[r.tenancy], r.tenant_name, patches[r.patch], r.tenure_type,
-             float(r.weekly_rent), date(r.start_date), date(r.end_date), r.payment_method, r.uc_status,
-             date(r.uc_claim_date), r.hb_status, int(bool(r.vulnerable)), r.vulnerability or None, r.language or "en",
-             r.preferred_channel, r.mobile or None, r.email or None, int(bool(r.has_postal_address)),
-             int(bool(r.do_not_contact)), date(r.breathing_space_until), int(bool(r.deceased))]
-        )  # fmt: skip
+            [
+                ref,
+                now,
+                now,
+                user,
+                user,
+                0,
+                0,
+                ref,
+                customers[r.tenancy],
+                r.tenant_name,
+                patches[r.patch],
+                r.tenure_type,
+                float(r.weekly_rent),
+                date(r.start_date),
+                date(r.end_date),
+                r.payment_method,
+                r.uc_status,
+                date(r.uc_claim_date),
+                r.hb_status,
+                int(bool(r.vulnerable)),
+                r.vulnerability or None,
+                r.language or "en",
+                r.preferred_channel,
+                r.mobile or None,
+                r.email or None,
+                int(bool(r.has_postal_address)),
+                int(bool(r.do_not_contact)),
+                date(r.breathing_space_until),
+                int(bool(r.deceased)),
+            ]
+        )
     bulk_insert("Tenancy", fields, rows)
 
 
@@ -183,9 +261,15 @@ def _officers(officers: pd.DataFrame, prefix: str, patches: dict) -> list[str]:
         if not frappe.db.exists("User", email):
             first, _, last = (r.name or email).partition(" ")
             user = frappe.get_doc(
-                {"doctype": "User", "email": email, "first_name": first, "last_name": last,
-                 "send_welcome_email": 0, "user_type": "System User"}
-            )  # fmt: skip
+                {
+                    "doctype": "User",
+                    "email": email,
+                    "first_name": first,
+                    "last_name": last,
+                    "send_welcome_email": 0,
+                    "user_type": "System User",
+                }
+            )
             user.flags.ignore_permissions = True
             user.insert(ignore_permissions=True)
             user.add_roles(*[role for role in ROLES if frappe.db.exists("Role", role)])
@@ -283,21 +367,65 @@ def _cases(
         case_of[r.tenancy] = name
         officer = officer_map.get(r.officer) or None
         rows.append(
-            [name, now, now, user, user, 0, 0, ref, customers.get(r.tenancy), customers.get(r.tenancy, "").rsplit(" (", 1)[0],
-             tenancy_patch.get(ref), r.status or "automated", r.stage or "", officer, date(r.opened_date),
-             r.last_action or None, date(r.last_action_date), int(bool(r.last_letter_failed)),
-             date(r.nosp_served_date), date(r.court_date), r.court_outcome or "", date(r.eviction_date),
-             date(r.paused_until), r.pause_reason or "",
-             json_list(officer)]
-        )  # fmt: skip
+            [
+                name,
+                now,
+                now,
+                user,
+                user,
+                0,
+                0,
+                ref,
+                customers.get(r.tenancy),
+                customers.get(r.tenancy, "").rsplit(" (", 1)[0],
+                tenancy_patch.get(ref),
+                r.status or "automated",
+                r.stage or "",
+                officer,
+                date(r.opened_date),
+                r.last_action or None,
+                date(r.last_action_date),
+                int(bool(r.last_letter_failed)),
+                date(r.nosp_served_date),
+                date(r.court_date),
+                r.court_outcome or "",
+                date(r.eviction_date),
+                date(r.paused_until),
+                r.pause_reason or "",
+                json_list(officer),
+            ]
+        )
     bulk_insert(
         "Arrears Case",
-        ["name", "creation", "modified", "owner", "modified_by", "docstatus", "idx", "tenancy", "customer",
-         "tenant_name", "patch", "status", "stage", "officer", "opened_on", "last_action", "last_action_date",
-         "last_letter_failed", "nosp_served_date", "court_date", "court_outcome", "eviction_date", "paused_until",
-         "pause_reason", "_assign"],
+        [
+            "name",
+            "creation",
+            "modified",
+            "owner",
+            "modified_by",
+            "docstatus",
+            "idx",
+            "tenancy",
+            "customer",
+            "tenant_name",
+            "patch",
+            "status",
+            "stage",
+            "officer",
+            "opened_on",
+            "last_action",
+            "last_action_date",
+            "last_letter_failed",
+            "nosp_served_date",
+            "court_date",
+            "court_outcome",
+            "eviction_date",
+            "paused_until",
+            "pause_reason",
+            "_assign",
+        ],
         rows,
-    )  # fmt: skip
+    )
     frappe.db.sql(
         "update `tabTenancy` t join `tabArrears Case` c on c.tenancy = t.name set t.open_case = c.name "
         "where c.status != 'closed' and t.name like %s",
@@ -306,17 +434,47 @@ def _cases(
 
     # ToDos for cases that already have an officer
     todos = [
-        [frappe.generate_hash(length=10), now, now, user, user, 0, 0, "Open", "Medium", date(r.opened_date) or now.date(),
-         officer_map[r.officer], f"Imported case {case_of[r.tenancy]}", "Arrears Case", case_of[r.tenancy], user]
+        [
+            frappe.generate_hash(length=10),
+            now,
+            now,
+            user,
+            user,
+            0,
+            0,
+            "Open",
+            "Medium",
+            date(r.opened_date) or now.date(),
+            officer_map[r.officer],
+            f"Imported case {case_of[r.tenancy]}",
+            "Arrears Case",
+            case_of[r.tenancy],
+            user,
+        ]
         for r in cases.itertuples(index=False)
         if r.officer and officer_map.get(r.officer)
-    ]  # fmt: skip
+    ]
     bulk_insert(
         "ToDo",
-        ["name", "creation", "modified", "owner", "modified_by", "docstatus", "idx", "status", "priority", "date",
-         "allocated_to", "description", "reference_type", "reference_name", "assigned_by"],
+        [
+            "name",
+            "creation",
+            "modified",
+            "owner",
+            "modified_by",
+            "docstatus",
+            "idx",
+            "status",
+            "priority",
+            "date",
+            "allocated_to",
+            "description",
+            "reference_type",
+            "reference_name",
+            "assigned_by",
+        ],
         todos,
-    )  # fmt: skip
+    )
 
     # agreements
     with_agreement = cases[cases["agreement_start"].notna()] if "agreement_start" in cases else cases.iloc[:0]
@@ -326,21 +484,54 @@ def _cases(
         for pa, r in zip(pa_names, with_agreement.itertuples(index=False), strict=False):
             ref = f"{prefix}{r.tenancy}"
             pa_rows.append(
-                [pa, now, now, user, user, 0, 0, ref, case_of[r.tenancy], customers.get(r.tenancy), tenancy_patch.get(ref),
-                 date(r.agreement_start), r.agreement_frequency or "weekly", float(r.agreement_instalment or 0),
-                 float(r.agreement_initial_payment or 0), float(r.agreement_starting_balance or 0),
-                 int(bool(r.agreement_formal)), r.agreement_status or "live"]
-            )  # fmt: skip
+                [
+                    pa,
+                    now,
+                    now,
+                    user,
+                    user,
+                    0,
+                    0,
+                    ref,
+                    case_of[r.tenancy],
+                    customers.get(r.tenancy),
+                    tenancy_patch.get(ref),
+                    date(r.agreement_start),
+                    r.agreement_frequency or "weekly",
+                    float(r.agreement_instalment or 0),
+                    float(r.agreement_initial_payment or 0),
+                    float(r.agreement_starting_balance or 0),
+                    int(bool(r.agreement_formal)),
+                    r.agreement_status or "live",
+                ]
+            )
         bulk_insert(
             "Payment Agreement",
-            ["name", "creation", "modified", "owner", "modified_by", "docstatus", "idx", "tenancy", "arrears_case",
-             "customer", "patch", "start_date", "frequency", "instalment", "initial_payment", "starting_balance",
-             "formal", "status"],
+            [
+                "name",
+                "creation",
+                "modified",
+                "owner",
+                "modified_by",
+                "docstatus",
+                "idx",
+                "tenancy",
+                "arrears_case",
+                "customer",
+                "patch",
+                "start_date",
+                "frequency",
+                "instalment",
+                "initial_payment",
+                "starting_balance",
+                "formal",
+                "status",
+            ],
             pa_rows,
-        )  # fmt: skip
+        )
         frappe.db.sql(
-            "update `tabArrears Case` c join `tabPayment Agreement` pa on pa.arrears_case = c.name set c.agreement = pa.name "
-            "where c.tenancy like %s",
+            "update `tabArrears Case` c join `tabPayment Agreement` pa on pa.arrears_case = c.name "
+            "set c.agreement = pa.name where c.tenancy like %s",
             f"{prefix}%",
         )
 
@@ -356,16 +547,49 @@ def _cases(
         parent = case_of[r.tenancy]
         idx[parent] = idx.get(parent, 0) + 1
         tl.append(
-            [frappe.generate_hash(length=10), now, now, user, user, 0, parent, "timeline", "Arrears Case", idx[parent],
-             date(r.date), r.action, r.channel or "", r.rule if r.rule in known_rules else None, 1, "done",
-             "imported history"]
-        )  # fmt: skip
+            [
+                frappe.generate_hash(length=10),
+                now,
+                now,
+                user,
+                user,
+                0,
+                parent,
+                "timeline",
+                "Arrears Case",
+                idx[parent],
+                date(r.date),
+                r.action,
+                r.channel or "",
+                r.rule if r.rule in known_rules else None,
+                1,
+                "done",
+                "imported history",
+            ]
+        )
     bulk_insert(
         "Arrears Case Action",
-        ["name", "creation", "modified", "owner", "modified_by", "docstatus", "parent", "parentfield", "parenttype",
-         "idx", "action_date", "action_type", "channel", "rule", "by_automation", "outcome", "notes"],
+        [
+            "name",
+            "creation",
+            "modified",
+            "owner",
+            "modified_by",
+            "docstatus",
+            "parent",
+            "parentfield",
+            "parenttype",
+            "idx",
+            "action_date",
+            "action_type",
+            "channel",
+            "rule",
+            "by_automation",
+            "outcome",
+            "notes",
+        ],
         tl,
-    )  # fmt: skip
+    )
     return len(rows)
 
 
@@ -387,8 +611,12 @@ def remove_demo_data(prefix: str = "DEMO-", commit: bool = True) -> dict:
             "delete from `tabArrears Case Action` where parenttype='Arrears Case' and parent in %s",
             [tuple(cases)],
         )
-    for doctype, column in (("Payment Agreement", "tenancy"), ("Arrears Case", "tenancy"), ("Rent Transaction", "tenancy"),
-                            ("Tenancy", "name")):  # fmt: skip
+    for doctype, column in (
+        ("Payment Agreement", "tenancy"),
+        ("Arrears Case", "tenancy"),
+        ("Rent Transaction", "tenancy"),
+        ("Tenancy", "name"),
+    ):
         frappe.db.sql(f"delete from `tab{doctype}` where `{column}` like %s", like)
     frappe.db.sql("delete from `tabCustomer` where name like %s", f"%({prefix}%")
     users = frappe.db.sql_list(

@@ -137,7 +137,7 @@ class TestNightlyRun(FrappeTestCase):
     def live(self, **extra):
         return awm_settings(automation_enabled=1, dry_run=0, ledger_source="Rent Transaction", **extra)
 
-    # ---- the ladder -----------------------------------------------------------------------------------
+    # ---- the ladder
 
     def test_ladder_opens_escalates_and_closes(self):
         patch = make_patch("ladder")
@@ -205,7 +205,7 @@ class TestNightlyRun(FrappeTestCase):
             )
             self.assertEqual(json.loads(case.get("_assign") or "[]"), [])
 
-    # ---- ERPNext receivables as the ledger ---------------------------------------------------------------
+    # ---- ERPNext receivables as the ledger
 
     def test_erpnext_invoices_and_payments_as_ledger(self):
         from erpnext.accounts.utils import get_fiscal_year
@@ -256,7 +256,7 @@ class TestNightlyRun(FrappeTestCase):
             self.assertEqual(case_of(owes).status, "closed")
             self.assertEqual(run["closed"], 1)
 
-    # ---- idempotency ---------------------------------------------------------------------------------------
+    # ---- idempotency
 
     def test_second_run_on_the_same_date_changes_nothing(self):
         patch = make_patch("idem")
@@ -277,7 +277,7 @@ class TestNightlyRun(FrappeTestCase):
         self.assertEqual(second["cases_opened"], 0)
         self.assertEqual(second["closed"], 0)
 
-    # ---- a bad tenancy -------------------------------------------------------------------------------------
+    # ---- a bad tenancy
 
     def test_bad_tenancy_is_logged_and_skipped(self):
         patch = make_patch("bad")
@@ -301,7 +301,7 @@ class TestNightlyRun(FrappeTestCase):
         self.assertIsNotNone(case_of(good), "the good tenancy still gets its case")
         self.assertIsNone(case_of(bad))
 
-    # ---- dry run ---------------------------------------------------------------------------------------------
+    # ---- dry run
 
     def test_dry_run_sends_nothing(self):
         patch = make_patch("dry")
@@ -326,7 +326,7 @@ class TestNightlyRun(FrappeTestCase):
             frappe.db.count("Arrears Case Action", {"parent": case.name, "message_status": "send"}), 0
         )
 
-    # ---- automation switched off for the patch: the officer gets it -------------------------------------------
+    # ---- automation switched off for the patch: the officer gets it
 
     def test_automation_off_for_patch_routes_to_officer_worktray(self):
         patch = make_patch("manual")
@@ -347,7 +347,7 @@ class TestNightlyRun(FrappeTestCase):
         )
         self.assertEqual(run["routed_to_officers"], 1)
 
-    # ---- a chunk that fails does not stop the others ---------------------------------------------------------
+    # ---- a chunk that fails does not stop the others
 
     def test_failing_chunk_is_logged_and_others_continue(self):
         from awm_frappe.engine import pipeline
@@ -375,7 +375,7 @@ class TestNightlyRun(FrappeTestCase):
         self.assertEqual(frappe.db.count("Arrears Case", {"patch": fine}), 1)
         self.assertEqual(frappe.db.count("Arrears Case", {"patch": broken}), 0)
 
-    # ---- no query per tenancy ------------------------------------------------------------------------------
+    # ---- no query per tenancy
 
     def test_query_count_does_not_grow_with_tenancies(self):
         counts = {}
@@ -393,7 +393,7 @@ class TestNightlyRun(FrappeTestCase):
         self.assertLess(counts[60], 200)
         self.assertLessEqual(counts[60] - counts[10], 6, counts)
 
-    # ---- scheduler entry points -------------------------------------------------------------------------------
+    # ---- scheduler entry points
 
     def test_schedule_enqueues_once_with_job_id(self):
         calls = []
