@@ -106,8 +106,8 @@ def snapshot(patch: str) -> dict:
     return {
         "cases": sorted(
             frappe.db.sql(
-                """select name, status, stage, officer, modified, _assign, next_action, last_run from `tabArrears Case`
-				where patch = %s""",
+                """select name, status, stage, officer, modified, _assign, next_action, last_run
+				from `tabArrears Case` where patch = %s""",
                 patch,
             )
         ),
