@@ -217,11 +217,23 @@ def test_no_eligible_officer_is_reported():
         make_officer("o@x"), make_officer("away@x", skills=["legal"], absent_until="2099-01-01")
     )
     result = allocate(cases, officers, AS_OF)
-    assert result.unallocated == 3
-    assert result.assignments["officer"].tolist() == ["", "", ""]
+    assert result.unallocated == 1
+    assert result.assignments["officer"].tolist() == ["", "o@x", "o@x"]
     assert result.assignments.loc["A", "reason"] == "no officer for patch P9"
-    assert result.assignments.loc["B", "reason"] == "no officer for patch P1 with skill legal"
-    assert result.assignments.loc["C", "changed"]
+    # Nobody present in P1 has the legal skill: the task still reaches the patch's officer, saying so.
+    for tenancy in ("B", "C"):
+        assert result.assignments.loc[tenancy, "reason"] == (
+            "assigned without skill legal: no available officer in patch P1 has it"
+        )
+    assert not result.assignments.loc["C", "changed"]
+
+
+def test_a_skilled_officer_in_the_patch_is_preferred_over_the_fallback():
+    cases = make_cases({"tenancy": "B", "skill": "legal"}, {"tenancy": "D", "skill": "legal"})
+    officers = make_officers(make_officer("o@x"), make_officer("legal@x", skills=["legal"]))
+    result = allocate(cases, officers, AS_OF)
+    assert result.assignments["officer"].tolist() == ["legal@x", "legal@x"]
+    assert not result.assignments["reason"].str.contains("without skill").any()
 
 
 def test_only_cases_needing_an_officer_are_allocated():

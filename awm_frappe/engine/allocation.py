@@ -120,7 +120,30 @@ def allocate(
     )
     over = np.zeros(len(work), bool)
     over[order] = over_at_assignment
-    return _result(work, roster, assigned, current, kept, why_not, over)
+
+    # A task needing a skill nobody in its patch has still needs someone: it goes to the patch's
+    # officers, and the reason says the skill is missing, rather than being left on nobody's worktray.
+    skill = work["skill"].to_numpy()
+    unskilled = pending & (assigned < 0) & (skill != "")
+    if unskilled.any():
+        has = assigned >= 0
+        loads = np.bincount(assigned[has], weights=work["points"].to_numpy()[has], minlength=roster.size)
+        group, members = eligibility.groups(work.assign(skill=""))
+        order = _lpt_order(work, unskilled)
+        assigned[order], over[order] = _greedy(
+            group[order], work["points"].to_numpy()[order], members, loads, roster.capacity, weighted=True
+        )
+    result = _result(work, roster, assigned, current, kept, why_not, over)
+    placed = unskilled & (assigned >= 0)
+    if placed.any():
+        result.assignments.loc[placed, "reason"] = (
+            "assigned without skill "
+            + work.loc[placed, "skill"]
+            + ": no available officer in patch "
+            + work.loc[placed, "patch"]
+            + " has it"
+        )
+    return result
 
 
 def least_count_allocate(cases: pd.DataFrame, officers: pd.DataFrame, as_of) -> Allocation:
