@@ -40,5 +40,8 @@ scheduler_events = {
     "cron": {
         "*/15 * * * *": ["awm_frappe.host.nightly.schedule_nightly"],
     },
+    # weekly retraining of the risk model on the site's own ledger (awm_frappe/host/training.py);
+    # it enqueues the training job on the long queue with job_id + deduplicate
+    "weekly_long": ["awm_frappe.host.training.schedule_training"],
 }
 # ---- end nightly run ----

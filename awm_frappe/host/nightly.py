@@ -310,32 +310,59 @@ def _log_rejects(run: str, rejects: pd.DataFrame, host) -> int:
 # Risk scoring seam (issue 3)
 
 
+_MODEL_CACHE: dict = {}  # (site, Risk Model, content hash, file url) -> engine RiskModel; one entry
+
+
 def _active_model(as_of=None):
-    """The active Risk Model's engine model, or (None, "no active model")."""
+    """The active Risk Model's engine model and a note for the AWM Run: (model, "RM-0001 (version …)"),
+    or (None, "no active model…"). The artefact (a private File) is read once per process and content
+    hash, so the chunks of a run share one load. A model that cannot be loaded is logged (Error Log,
+    reference Risk Model) and the run goes on without scores."""
     try:
         row = frappe.db.get_value(
             "Risk Model",
             {"active": 1},
-            ["name", "version", "artefact"],
+            ["name", "version", "artefact", "content_hash"],
             as_dict=True,
             order_by="trained_on desc",
         )
     except Exception:  # the doctype may not exist yet
         return None, "no active model"
-    if not row or not row.artefact:
+    if not row:
         return None, "no active model"
+    note = f"{row.name} (version {row.version})"
+    key = (getattr(frappe.local, "site", None), row.name, row.content_hash or "", row.artefact or "")
+    if key in _MODEL_CACHE:
+        return _MODEL_CACHE[key], note
     try:
         from awm_frappe.engine import model as risk_model
 
-        file = frappe.get_doc("File", {"file_url": row.artefact})
-        return risk_model.load_model(file.get_full_path(), as_of=as_of), f"{row.name} (version {row.version})"
+        if not row.artefact:
+            raise risk_model.ModelError("it has no artefact")
+        file_name = frappe.db.get_value(
+            "File",
+            {"file_url": row.artefact, "attached_to_doctype": "Risk Model", "attached_to_name": row.name},
+            "name",
+        ) or frappe.db.get_value("File", {"file_url": row.artefact}, "name")
+        if not file_name:
+            raise risk_model.ModelError(f"no File {row.artefact}")
+        model = risk_model.load_model(frappe.get_doc("File", file_name).get_full_path())
+        loaded_hash = (model.metadata or {}).get("content_hash")
+        if row.content_hash and loaded_hash != row.content_hash:
+            raise risk_model.ModelError(
+                f"the artefact's content hash {loaded_hash} is not the record's {row.content_hash}"
+            )
     except Exception as exc:
         frappe.log_error(
-            title=f"AWM: Risk Model {row.name} could not be loaded",
+            title=f"AWM: Risk Model {row.name} could not be loaded"[:140],
+            message=traceback.format_exc(),
             reference_doctype="Risk Model",
             reference_name=row.name,
         )
-        return None, f"no active model ({row.name} could not be loaded: {exc})"
+        return None, f"no active model: {row.name} could not be loaded: {exc}"[:1000]
+    _MODEL_CACHE.clear()
+    _MODEL_CACHE[key] = model
+    return model, note
 
 
 def _message_settings(settings):
