@@ -31,6 +31,9 @@ Definitions and the choices behind them:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+
 import numpy as np
 import pandas as pd
 
@@ -126,11 +129,18 @@ def build_case_frame(
     as_of,
     settings: dict | None = None,
     action_codes=(),
+    stage: Callable[[str], AbstractContextManager] | None = None,
 ) -> pd.DataFrame:
-    """Tenancy columns + ledger features + case facts: one row per tenancy, indexed by ``tenancy``."""
+    """Tenancy columns + ledger features + case facts: one row per tenancy, indexed by ``tenancy``.
+
+    ``stage(name)``, when given, wraps each step (``features``, ``facts``) so a caller can time them.
+    """
+    stage = stage or (lambda name: nullcontext())
     tenancies = with_defaults(tenancies, TENANCIES)
-    features = compute_features(tenancies, ledger, as_of)
-    facts = compute_facts(tenancies, features, cases, actions, as_of, settings, action_codes)
+    with stage("features"):
+        features = compute_features(tenancies, ledger, as_of)
+    with stage("facts"):
+        facts = compute_facts(tenancies, features, cases, actions, as_of, settings, action_codes)
     base = tenancies.set_index("tenancy")
     base.index.name = "tenancy"
     return pd.concat([base, features, facts], axis=1)

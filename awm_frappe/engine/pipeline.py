@@ -68,16 +68,16 @@ def run_nightly(
     clock = _Stopwatch(progress)
     rejects = [inputs.rejects, rule_rejects(pack)]
 
-    with clock.stage("features"):
-        case_frame = facts.build_case_frame(
-            inputs.tenancies,
-            inputs.ledger,
-            inputs.cases,
-            inputs.actions,
-            as_of,
-            settings=pack.settings,
-            action_codes=rules.action_codes(pack),
-        )
+    case_frame = facts.build_case_frame(
+        inputs.tenancies,
+        inputs.ledger,
+        inputs.cases,
+        inputs.actions,
+        as_of,
+        settings=pack.settings,
+        action_codes=rules.action_codes(pack),
+        stage=clock.stage,
+    )
     if model is not None:
         with clock.stage("score"):
             scores = model.score(case_frame, ledger=inputs.ledger, as_of=as_of)
