@@ -131,28 +131,41 @@ def test_a_kept_agreement_is_live_and_a_cleared_one_completed():
     assert cleared["agreement_completed"] and not cleared["agreement_live"]
 
 
-def test_a_kept_weekly_agreement_is_not_breached_on_rent_day_before_the_weeks_payment():
-    """Rent is charged on Monday and the tenant pays rent + instalment on Friday: on Monday the raw
-    balance is a week's rent above the expected balance, but nothing is overdue."""
-    monday = pd.Timestamp("2026-03-09")
-    start = monday - pd.Timedelta(weeks=6)
-    charges = [("T1", d, 100.0, "rent") for d in pd.date_range(start, monday, freq="W-MON")]
-    payments = [("T1", d, -110.0, "payment") for d in pd.date_range(start, monday, freq="W-FRI")]
+def _agreement_status_on(as_of: pd.Timestamp, payday: str, paid: float) -> pd.Series:
+    """Weekly rent £100 charged on Mondays; the tenant pays `paid` every `payday` (W-MON, W-FRI, ...)
+    on a £300 weekly agreement of £10 started six weeks before."""
+    start = pd.Timestamp("2026-01-26")
+    charges = [("T1", d, 100.0, "rent") for d in pd.date_range(start, as_of, freq="W-MON")]
+    payments = [("T1", d, -paid, "payment") for d in pd.date_range(start, as_of, freq=payday)]
     ledger = make_ledger(("T1", start - pd.Timedelta(days=1), 300.0, "adjustment"), *charges, *payments)
     case = make_case(
         "T1",
-        agreement_start=start + pd.Timedelta(days=4),
+        agreement_start=start,
         agreement_frequency="weekly",
         agreement_instalment=10.0,
         agreement_initial_payment=0.0,
         agreement_starting_balance=300.0,
         agreement_status="live",
     )
-    frame = build_case_frame(make_tenancies(make_tenancy("T1")), ledger, pd.DataFrame([case]), None, monday)
-    row = frame.loc["T1"]
-    assert row["balance"] > row["agreement_expected_balance"]  # the raw balance would say "breached"
-    assert row["agreement_live"] and not row["agreement_breached"]
-    assert row["agreement_status"] == "live"
+    frame = build_case_frame(make_tenancies(make_tenancy("T1")), ledger, pd.DataFrame([case]), None, as_of)
+    return frame.loc["T1"]
+
+
+@pytest.mark.parametrize("payday", ["W-MON", "W-FRI"])
+@pytest.mark.parametrize("weekday", range(7))
+def test_a_kept_weekly_agreement_is_live_on_every_day_of_the_week(payday, weekday):
+    """Paying rent + instalment weekly keeps the agreement, whether on the due Monday or on Friday: the
+    raw balance on Monday morning and collectable arrears at the weekend would both say otherwise."""
+    as_of = pd.Timestamp("2026-03-09") + pd.Timedelta(days=weekday)
+    row = _agreement_status_on(as_of, payday, paid=110.0)
+    assert row["agreement_status"] == "live", (row["balance"], row["agreement_expected_balance"])
+
+
+@pytest.mark.parametrize("payday", ["W-MON", "W-FRI"])
+def test_paying_only_the_rent_breaches_the_agreement(payday):
+    row = _agreement_status_on(pd.Timestamp("2026-03-14"), payday, paid=100.0)
+    assert row["agreement_status"] == "breached"
+    assert row["agreement_breached"] and row["informal_breach"]
 
 
 def test_the_agreement_tolerance_comes_from_the_settings():

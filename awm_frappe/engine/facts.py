@@ -25,7 +25,7 @@ Definitions and the choices behind them:
 - ``warrant_active``: outcome in ``WARRANT_OUTCOMES`` and court date > as_of − ``warrant_window``
   (Hackney: "court date > 6.years.ago").
 - Agreements come from ``agreements.evaluate_agreements`` with ``agreement_tolerance_days``, measured on
-  collectable arrears (balance less this rent week's transactions), not the raw balance. ``formal``
+  the balance less this rent week's net charges (see ``_agreement_measure``). ``formal``
   and ``informal`` are only true when an agreement exists.
 """
 
@@ -110,11 +110,7 @@ def compute_facts(
     _add_court_and_pause_facts(facts, as_of, settings)
     facts["breathing_space"] = (_dates(tenancies, "breathing_space_until") >= as_of).to_numpy()
     _add_nosp_facts(facts, as_of, settings)
-    # Agreements are judged on collectable arrears: this week's rent charge is not yet due to be paid,
-    # so the raw balance would show a kept weekly agreement as breached every Monday.
-    measure = next((name for name in ("collectable_arrears", "balance") if name in features), None)
-    balance = features[measure] if measure else pd.Series(0.0, index=ids)
-    _add_agreement_facts(facts, case, balance, as_of, settings)
+    _add_agreement_facts(facts, case, _agreement_measure(features, ids), as_of, settings)
     facts["risk_score"] = np.nan
     facts["risk_band"] = ""
     ordered = facts[list(FACT_FIELDS)]
@@ -311,6 +307,20 @@ def _add_nosp_facts(facts: pd.DataFrame, as_of: pd.Timestamp, settings: dict) ->
     facts["nosp_expiry_date"] = expiry
     facts["nosp_valid"] = (expiry + parse_duration(settings["nosp_valid"])) >= as_of
     facts["nosp_active"] = facts["nosp_valid"] & (as_of > expiry)
+
+
+def _agreement_measure(features: pd.DataFrame, ids: pd.Index) -> pd.Series:
+    """What an agreement is judged on: the balance, less this rent week's net charges.
+
+    This week's rent is not yet overdue, so the raw balance would show a kept weekly agreement as
+    breached from Monday until payday; but this week's payments do count, or a tenant who paid on the
+    due day would look breached at the weekend (collectable arrears ignore them).
+    """
+    if "balance" not in features:
+        return pd.Series(0.0, index=ids)
+    if "this_week_net" not in features:
+        return features["balance"]
+    return features["balance"] - features["this_week_net"].clip(lower=0)
 
 
 def _add_agreement_facts(
