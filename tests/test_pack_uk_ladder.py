@@ -367,10 +367,20 @@ def test_a_warning_letter_from_before_the_notice_does_not_count():
 
 
 @pytest.mark.parametrize(
-    ("after_grace", "expected"), [(-5.0, "case_cleared"), (0.0, "case_cleared"), (0.01, "none")]
+    ("collectable", "expected"), [(-5.0, "case_cleared"), (0.0, "case_cleared"), (0.01, "none")]
 )
-def test_an_open_case_closes_when_arrears_clear(after_grace, expected):
-    assert action(**in_case(**owing(after_grace), stage="letter_1")) == expected
+def test_an_open_case_closes_when_arrears_clear(collectable, expected):
+    assert (
+        action(**in_case(**owing(min(collectable, 0.0), collectable=collectable), stage="letter_1"))
+        == expected
+    )
+
+
+def test_a_case_opened_by_the_first_sms_stays_open_while_money_is_owed():
+    """£7 owed is inside one week's grace, so arrears after grace are negative: the case must not close
+    the night after its SMS (and reopen with another SMS a week later)."""
+    sent = {"last_action": "sms", "last_action_date": ago(days=1), "last_sms_date": ago(days=1)}
+    assert action(**in_case(**owing(-93.0, collectable=7.0), stage="sms", **sent)) == "none"
 
 
 def test_closing_reports_the_reason_and_leaves_no_stage():
