@@ -114,3 +114,24 @@ def test_a_missing_required_column_is_a_clear_error(export, tmp_path, capsys):
     )
     assert code == 2
     assert "ledger: missing required column(s) amount" in capsys.readouterr().err
+
+
+def test_extra_export_columns_named_like_derived_fields_do_not_break_the_run(export, tmp_path):
+    """Housing-system exports often carry their own balance or stage; ours are computed from the ledger."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for path in export.iterdir():
+        (data / path.name).write_bytes(path.read_bytes())
+    tenancies = pd.read_csv(export / "tenancies.csv", dtype=str, keep_default_na=False)
+    tenancies.assign(balance="999999", stage="eviction", risk_score="x").to_csv(
+        data / "tenancies.csv", index=False
+    )
+    plain, extra = tmp_path / "plain", tmp_path / "extra"
+    for source, out in ((export, plain), (data, extra)):
+        assert (
+            main(["run", "--data", str(source), "--as-of", _as_of(export), "--out", str(out), "--quiet"]) == 0
+        )
+    pd.testing.assert_frame_equal(
+        pd.read_csv(plain / "decisions.csv", keep_default_na=False),
+        pd.read_csv(extra / "decisions.csv", keep_default_na=False),
+    )

@@ -139,6 +139,9 @@ def build_case_frame(
         facts = compute_facts(tenancies, features, cases, actions, as_of, settings, action_codes)
     base = tenancies.set_index("tenancy")
     base.index.name = "tenancy"
+    # An export may carry its own `balance` or `stage`; the engine's derived fields win, and one
+    # extra column must not break the night for everyone.
+    base = base.drop(columns=features.columns.union(facts.columns), errors="ignore")
     return pd.concat([base, features, facts], axis=1)
 
 
