@@ -135,3 +135,14 @@ def test_extra_export_columns_named_like_derived_fields_do_not_break_the_run(exp
         pd.read_csv(plain / "decisions.csv", keep_default_na=False),
         pd.read_csv(extra / "decisions.csv", keep_default_na=False),
     )
+
+
+def test_closed_cases_leave_no_stage_and_untouched_cases_keep_theirs(export, tmp_path):
+    out = tmp_path / "night"
+    assert main(["run", "--data", str(export), "--as-of", _as_of(export), "--out", str(out), "--quiet"]) == 0
+    decisions = pd.read_csv(out / "decisions.csv", keep_default_na=False)
+    closed = decisions[decisions["stage_change"] == "close"]
+    untouched = decisions[(decisions["action"] == "none") & (decisions["stage_from"] != "")]
+    assert len(closed) and len(untouched)
+    assert (closed["stage_to"] == "").all()
+    assert (untouched["stage_to"] == untouched["stage_from"]).all()

@@ -167,9 +167,8 @@ def _assemble(
     has_case = case_frame["has_case"].astype(bool)
     out["stage_from"] = case_frame["stage"].fillna("").where(has_case, "")
     acted = out["action"].ne("none")
-    out["stage_to"] = (
-        verdicts["stage_to"].fillna("").where(verdicts["stage_to"].fillna("").ne(""), out["stage_from"])
-    )
+    # The rules engine already keeps the current stage when a rule sets none; a close leaves no stage.
+    out["stage_to"] = verdicts["stage_to"].fillna("").where(has_case | acted, "")
     out["stage_change"] = rules.classify_stage_change(out["stage_from"], out["stage_to"], pack.stages)
     opened = acted & ~has_case & out["action_type"].ne("close")
     out.loc[opened, "stage_change"] = "open"
