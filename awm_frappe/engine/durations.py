@@ -24,9 +24,3 @@ def parse_duration(text: str | int) -> pd.DateOffset:
         raise DurationError(f"not a duration: {text!r} (write e.g. '14 days', '2 weeks', '3 months')")
     count, unit = int(match.group(1)), match.group(2).lower()
     return pd.DateOffset(**{f"{unit}s": count})
-
-
-def shift(dates: pd.Series, offset: pd.DateOffset, sign: int = 1) -> pd.Series:
-    """Add (or subtract) an offset to a datetime Series; NaT stays NaT."""
-    shifted = dates + offset if sign > 0 else dates - offset
-    return shifted

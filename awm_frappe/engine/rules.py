@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from awm_frappe.engine.durations import DurationError, parse_duration
+from awm_frappe.engine.facts import DEFAULT_SETTINGS
 from awm_frappe.engine.fields import KNOWN_FIELDS, field_kind, last_action_field
 from awm_frappe.engine.schema import CASE_STATUSES, CHANNELS, TENURE_TYPES
 
@@ -79,12 +80,6 @@ GUARDS: tuple[tuple[str, str, bool], ...] = (
 )
 
 DEFAULT_STAGES = ["", "sms", "letter_1", "letter_2", "nosp", "court_warning", "court", "warrant", "eviction"]
-DEFAULT_SETTINGS: dict[str, object] = {
-    "nosp_notice": "28 days",
-    "nosp_valid": "52 weeks",
-    "warrant_window": "6 years",
-    "agreement_tolerance_days": 5,
-}
 _DURATION_SETTINGS = ("nosp_notice", "nosp_valid", "warrant_window")
 _WEEKS_PER_MONTH = 52 / 12
 
