@@ -341,3 +341,32 @@ def test_thirty_thousand_cases_over_two_hundred_officers_allocate_quickly():
     # ~0.15 s on an idle laptop; the bound only catches gross regressions (e.g. scanning every officer per
     # case) on a machine shared with other test runs.
     assert elapsed < 5.0
+
+
+def test_each_reason_a_case_leaves_its_officer_is_named():
+    cases = make_cases(
+        {"tenancy": "A", "officer": "away@x"},
+        {"tenancy": "B", "officer": "zero@x"},
+        {"tenancy": "C", "officer": "south@x"},
+        {"tenancy": "D", "officer": "plain@x", "skill": "legal"},
+        {"tenancy": "E", "officer": "gone@x"},
+    )
+    officers = make_officers(
+        make_officer("away@x", absent_until=AS_OF + pd.Timedelta(days=3)),
+        make_officer("zero@x", capacity=0),
+        make_officer("south@x", patches=["P2"]),
+        make_officer("plain@x"),
+        make_officer("legal@x", skills=["legal"]),
+    )
+    reasons = allocate(cases, officers, AS_OF).assignments["reason"]
+    expected = {
+        "A": f"absent until {AS_OF + pd.Timedelta(days=3):%Y-%m-%d}",
+        "B": "has no capacity",
+        "C": "does not work patch P1",
+        "D": "lacks skill legal",
+        "E": "not a known officer",
+    }
+    for tenancy, why in expected.items():
+        assert f"reassigned from {cases.loc[tenancy, 'officer']} ({why})" in reasons[tenancy], reasons[
+            tenancy
+        ]

@@ -259,21 +259,43 @@ class _Eligibility:
     def why_not(self, work: pd.DataFrame, current: np.ndarray) -> np.ndarray:
         """Why each case's current officer cannot keep it ('' when they can, or there is none)."""
         roster = self.roster
-        reasons = np.full(len(work), "", dtype=object)
-        patches, skills = work["patch"].to_numpy(), work["skill"].to_numpy()
-        for i in np.flatnonzero(work["current"].ne("").to_numpy()):
-            o = current[i]
-            if o < 0:
-                reasons[i] = "not a known officer"
-            elif self.absent[o]:
-                reasons[i] = f"absent until {roster.absent_until[o]:%Y-%m-%d}"
-            elif roster.capacity[o] <= 0:
-                reasons[i] = "has no capacity"
-            elif patches[i] not in roster.patches[o]:
-                reasons[i] = f"does not work patch {patches[i]}"
-            elif skills[i] and skills[i] not in roster.skills[o]:
-                reasons[i] = f"lacks skill {skills[i]}"
-        return reasons
+        known = np.clip(current, 0, None)  # position 0 stands in for unknown officers; masked below
+        patch, skill = work["patch"].to_numpy(dtype=object), work["skill"].to_numpy(dtype=object)
+        has = work["current"].ne("").to_numpy()
+        unknown = has & (current < 0)
+        officer = has & ~unknown
+        absent = self.absent[known] if roster.size else np.zeros(len(work), bool)
+        no_capacity = roster.capacity[known] <= 0 if roster.size else np.zeros(len(work), bool)
+        works_patch = _holds(roster.patches, known, patch)
+        has_skill = (skill == "") | _holds(roster.skills, known, skill)
+        until = np.array(
+            [f"{d:%Y-%m-%d}" if d is not None and pd.notna(d) else "" for d in roster.absent_until] or [""],
+            dtype=object,
+        )[known]
+        return np.select(
+            [
+                unknown,
+                officer & absent,
+                officer & no_capacity,
+                officer & ~works_patch,
+                officer & ~has_skill,
+            ],
+            [
+                "not a known officer",
+                "absent until " + until,
+                "has no capacity",
+                "does not work patch " + patch,
+                "lacks skill " + skill,
+            ],
+            default="",
+        ).astype(object)
+
+
+def _holds(sets: list[frozenset[str]], positions: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Whether sets[positions[i]] contains values[i], for every i, without a Python loop over cases."""
+    pairs = pd.Index([f"{o}\x1f{v}" for o, members in enumerate(sets) for v in members], dtype=object)
+    keys = pd.Series(positions.astype(str), dtype=object) + "\x1f" + pd.Series(values, dtype=object)
+    return keys.isin(pairs).to_numpy()
 
 
 def _officer_positions(current: pd.Series, roster: _Roster) -> np.ndarray:
