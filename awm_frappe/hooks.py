@@ -30,6 +30,14 @@ doc_events = {
     "DocShare": {
         "validate": "awm_frappe.permissions.validate_docshare",
     },
+    # an emailed reply threaded onto an Arrears Case gives the case officer a ToDo (host/attribution.py)
+    "Communication": {
+        "after_insert": "awm_frappe.host.attribution.on_communication_insert",
+    },
+    # issue 6: the dispatcher reads the SMS Log that send_sms just wrote (awm_frappe/host/channels.py)
+    "SMS Log": {
+        "after_insert": "awm_frappe.host.channels.remember_sms_log",
+    },
 }
 # ---- end Arrears doctypes ----
 
@@ -38,10 +46,26 @@ doc_events = {
 # passes AWM Settings.nightly_time; see docs/nightly-run.md.
 scheduler_events = {
     "cron": {
-        "*/15 * * * *": ["awm_frappe.host.nightly.schedule_nightly"],
+        "*/15 * * * *": [
+            "awm_frappe.host.nightly.schedule_nightly",
+            # campaigns: enqueue today's day for each scheduled/running campaign inside its send window
+            "awm_frappe.host.campaigns.schedule_campaigns",
+        ],
+        # issue 6: message dispatch (short queue, job_id "awm-dispatch" + deduplicate); host/dispatch.py
+        "*/5 * * * *": ["awm_frappe.host.dispatch.schedule_dispatch"],
     },
+    # payment attribution (messages → payments within 14 days) and campaign results (host/attribution.py)
+    "daily_long": ["awm_frappe.host.attribution.attribute_payments_job"],
     # weekly retraining of the risk model on the site's own ledger (awm_frappe/host/training.py);
     # it enqueues the training job on the long queue with job_id + deduplicate
     "weekly_long": ["awm_frappe.host.training.schedule_training"],
 }
 # ---- end nightly run ----
+
+# ---- Messages (issue 6): SMS provider hook point ----
+# An app that sends SMS through another provider (e.g. GOV.UK Notify) sets
+#   awm_send_sms = ["my_app.notify.send_sms"]
+# a function (number: str, text: str, message_name: str) -> {"reference_doctype", "reference_name"} | None
+# that raises on failure; when set it replaces frappe's send_sms / SMS Settings (the last one wins).
+# See docs/messaging-in-frappe.md.
+# ---- end messages ----

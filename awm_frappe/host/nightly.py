@@ -219,6 +219,7 @@ def process_chunk(run: str, as_of, patches: list[str], dry_run: bool, settings) 
             host.pack,
             message_settings=_message_settings(settings),
             model=model,
+            templates=_site_templates(),
         )
         timings["engine"] = time.perf_counter() - clock
         timings.update({f"engine.{k}": v for k, v in result.timings.items()})
@@ -363,6 +364,13 @@ def _active_model(as_of=None):
     _MODEL_CACHE.clear()
     _MODEL_CACHE[key] = model
     return model, note
+
+
+def _site_templates():
+    """The site's Arrears Message Templates as an engine TemplateSet (shipped defaults when none)."""
+    from awm_frappe.host.outbox import site_templates
+
+    return site_templates()
 
 
 def _message_settings(settings):

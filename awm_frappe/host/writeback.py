@@ -294,6 +294,11 @@ def write_back(decisions: pd.DataFrame, host: HostFrames, run: str, dry_run: boo
         d, host, case_name, acted & live, performed, dry_run, new_case_of, run, now, user, today
     )
 
+    # ---- outbox (issue 6): one Arrears Message per message decided, idempotent by key; sent by dispatch ----
+    from awm_frappe.host import outbox
+
+    outbox_counts = outbox.from_decisions(d, host, case_name, acted & live, run, dry_run, today)
+
     # ---- assignments --------------------------------------------------------------------------------
     todo_created, todo_closed = _assignments(
         d, host, case_name, needs & live, new_case_of, set(result.closed), out, now, user, today
@@ -320,6 +325,8 @@ def write_back(decisions: pd.DataFrame, host: HostFrames, run: str, dry_run: boo
         "todos_created": todo_created,
         "todos_closed": todo_closed,
         "skipped_already_run": result.skipped_already_run,
+        "outbox_queued": int(outbox_counts.get("inserted", 0)),
+        "outbox_duplicates": int(outbox_counts.get("duplicates", 0)),
     }
     return result
 

@@ -29,6 +29,33 @@ frappe.ui.form.on("Arrears Case", {
 			);
 		}, group);
 
+		// Two clicks: "Call outcome" → the outcome. A promise to pay asks for the date (paused until then).
+		const outcomes = [
+			["no_answer", __("No answer")],
+			["promised_to_pay", __("Promised to pay…")],
+			["paid", __("Paid")],
+			["agreement_made", __("Agreement made")],
+			["dispute", __("Dispute")],
+			["wrong_number", __("Wrong number")],
+		];
+		outcomes.forEach(([outcome, label]) => {
+			frm.add_custom_button(label, () => {
+				if (outcome === "promised_to_pay") {
+					frappe.prompt(
+						[
+							{ fieldname: "until", fieldtype: "Date", label: __("Promised to pay by"), reqd: 1, default: frappe.datetime.add_days(frappe.datetime.get_today(), 7) },
+							{ fieldname: "notes", fieldtype: "Small Text", label: __("Notes") },
+						],
+						(v) => call("log_call_outcome", { outcome, ...v }, __("Call logged; case paused until {0}", [v.until])),
+						__("Promised to pay"),
+						__("Save")
+					);
+				} else {
+					call("log_call_outcome", { outcome }, __("Call logged: {0}", [label]));
+				}
+			}, __("Call outcome"));
+		});
+
 		frm.add_custom_button(__("Pause"), () => {
 			frappe.prompt(
 				[

@@ -2,10 +2,10 @@
 # For license information, please see license.txt
 """Arrears Case: one open case per tenancy, with a timeline of every action.
 
-Officer actions (whitelisted, called from the form): ``log_contact``, ``pause``, ``set_up_agreement``,
-``escalate``, ``close_case``. Each appends an ``Arrears Case Action`` row (the timeline) and saves, so the
-caller needs write permission on the case (and therefore on its patch). Every action takes an optional
-``action_date`` so tests and back-dated entries do not depend on the wall clock.
+Officer actions (whitelisted, called from the form): ``log_contact``, ``log_call_outcome``, ``pause``,
+``set_up_agreement``, ``escalate``, ``close_case``. Each appends an ``Arrears Case Action`` row (the
+timeline) and saves, so the caller needs write permission on the case (and therefore on its patch). Every
+action takes an optional ``action_date`` so tests and back-dated entries do not depend on the wall clock.
 """
 
 from __future__ import annotations
@@ -30,6 +30,17 @@ PAUSE_REASONS = (
     "dispute",
     "other",
 )
+
+
+# Phone outcomes an officer logs in two clicks (Call outcome → the outcome); value = timeline text.
+CALL_OUTCOMES = {
+    "no_answer": "no answer",
+    "promised_to_pay": "promised to pay",
+    "paid": "paid",
+    "agreement_made": "agreement made",
+    "dispute": "dispute",
+    "wrong_number": "wrong number",
+}
 
 
 class OpenCaseExistsError(frappe.ValidationError):
@@ -141,6 +152,45 @@ class ArrearsCase(Document):
         """Record a call, visit, note or any other contact on the timeline."""
         self.check_permission("write")
         self.add_action(action_type, action_date, channel=channel, outcome=outcome, notes=notes)
+        self.save()
+        return self.timeline[-1].name
+
+    @frappe.whitelist()
+    def log_call_outcome(
+        self,
+        outcome: str,
+        notes: str | None = None,
+        until: str | None = None,
+        action_date: str | None = None,
+    ):
+        """A phone call's outcome, in one call (the form's two-click "Call outcome" menu).
+
+        ``outcome``: no_answer, promised_to_pay (``until`` = the promised date: the case is paused until
+        then with reason promise_of_payment), paid, agreement_made, dispute (``until`` optional: pause
+        with reason dispute), wrong_number. Appends a ``call`` row (channel phone) to the timeline."""
+        self.check_permission("write")
+        self._ensure_open()
+        if outcome not in CALL_OUTCOMES:
+            frappe.throw(_("Call outcome must be one of: {0}").format(", ".join(CALL_OUTCOMES)))
+        on = getdate(action_date or today())
+        text = CALL_OUTCOMES[outcome]
+        pause_reason = {"promised_to_pay": "promise_of_payment", "dispute": "dispute"}.get(outcome)
+        if outcome == "promised_to_pay" and not until:
+            frappe.throw(_("Give the date the tenant promised to pay by."))
+        if pause_reason and until:
+            until = getdate(until)
+            if until <= on:
+                on_text = frappe.format(on, {"fieldtype": "Date"})
+                frappe.throw(_("The date must be after {0}.").format(on_text))
+            text = f"{text} by {until}" if outcome == "promised_to_pay" else f"{text} (paused until {until})"
+        self.add_action("call", on, channel="phone", outcome=text, notes=notes)
+        if pause_reason and until:
+            self.paused_until = until
+            self.pause_reason = pause_reason
+            self.status = "paused"
+            self.add_action("pause", on, outcome=f"until {until} ({pause_reason})", notes=notes)
+        elif outcome == "dispute" and self.status == "automated":
+            self.status = "worktray"  # a disputed balance needs a person, not the next automated letter
         self.save()
         return self.timeline[-1].name
 

@@ -13,6 +13,16 @@ frappe.ui.form.on("Worktray Rule", {
 
 	refresh(frm) {
 		frm.add_custom_button(__("Preview"), () => awm_preview_rule(frm));
+		if (!frm.is_new() && frm.doc.approval_required) {
+			frm.add_custom_button(__("Switch to automatic"), () =>
+				frappe.confirm(__("Stop reviewing this rule's messages before they are sent? ({0} approved runs so far)", [frm.doc.approved_runs || 0]), () =>
+					frappe.call("awm_frappe.host.outbox.switch_to_automatic", { rule: frm.doc.name }).then(() => frm.reload_doc())
+				)
+			);
+			frm.add_custom_button(__("Messages awaiting approval"), () =>
+				frappe.set_route("List", "Arrears Message", { rule: frm.doc.name, status: "awaiting_approval" })
+			);
+		}
 	},
 });
 
