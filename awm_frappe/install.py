@@ -9,14 +9,15 @@ the site has no Worktray Rule at all (so a rule an administrator deleted stays d
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import frappe
 
+from awm_frappe.engine import packs
+from awm_frappe.engine.packs import DEFAULT_PACK
+from awm_frappe.engine.rules import RuleError
+
 ROLES = ("Income Officer", "Income Team Leader", "AWM Manager")
-SHIPPED_PACKS = ("uk-ladder", "hackney-2020")
-DEFAULT_PACK = "uk-ladder"
-PACKS_DIR = Path(__file__).resolve().parent / "engine" / "packs"
+SHIPPED_PACKS = tuple(packs.list_packs())
 
 # code: (title, category, channel, is_legal). Codes the packs use but this list lacks are added from the
 # pack (title from the rule title, category from the action type).
@@ -113,17 +114,25 @@ def setup(install_rules: bool = True):
     add_indexes()
     if install_rules:
         make_default_rules()
+    seed_message_templates()
 
 
 # ---- pieces ---------------------------------------------------------------------------------------
 
 
 def load_shipped_pack(name: str) -> dict | None:
-    path = PACKS_DIR / f"{name}.json"
-    if not path.exists():
+    try:
+        return packs.load_raw(name)
+    except RuleError:
         return None
-    with path.open(encoding="utf-8") as fh:
-        return json.load(fh)
+
+
+def _is_copy_of_shipped_settings(text: str) -> bool:
+    """Earlier installs stored uk-ladder's settings here; they are not an administrator's overrides."""
+    try:
+        return json.loads(text) == (load_shipped_pack(DEFAULT_PACK) or {}).get("settings")
+    except ValueError:
+        return False
 
 
 def make_roles():
@@ -181,15 +190,11 @@ def set_settings_defaults():
         # only fields never stored: an administrator's 0 or blank is kept
         if field not in stored:
             values[field] = default
-    if not frappe.db.get_single_value("AWM Settings", "rule_pack_settings"):
-        raw = load_shipped_pack(DEFAULT_PACK) or {}
-        settings = raw.get("settings") or {
-            "nosp_notice": "28 days",
-            "nosp_valid": "52 weeks",
-            "warrant_window": "6 years",
-            "agreement_tolerance_days": 5,
-        }
-        values["rule_pack_settings"] = json.dumps(settings, indent=1)
+    # rule_pack_settings holds only an administrator's overrides of the rules' own pack settings: a copy
+    # of uk-ladder's would give Hackney's rules a 28-day NOSP notice instead of 3 months.
+    stored_overrides = frappe.db.get_single_value("AWM Settings", "rule_pack_settings")
+    if not stored_overrides or _is_copy_of_shipped_settings(stored_overrides):
+        values["rule_pack_settings"] = "{}"
     for field, value in values.items():
         frappe.db.set_single_value("AWM Settings", field, value)
 
@@ -199,6 +204,13 @@ def add_indexes():
         if not frappe.db.table_exists(doctype):
             continue
         frappe.db.add_index(doctype, list(columns), index_name=name)
+
+
+def seed_message_templates() -> list[str]:
+    """Arrears Message Templates from engine/templates/default.json, once (idempotent; see host/outbox.py)."""
+    from awm_frappe.host.outbox import seed_templates
+
+    return seed_templates()
 
 
 def make_default_rules(pack: str = DEFAULT_PACK) -> list[str]:

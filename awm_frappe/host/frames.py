@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import frappe
 import pandas as pd
 from frappe.utils import getdate
 
+from awm_frappe.engine.packs import DEFAULT_PACK, load_raw
+from awm_frappe.engine.rules import RuleError
 from awm_frappe.host.ledger import days_to_dates, patch_condition, read_ledger
 
 # Timeline rows the run wrote that were *not* performed (officer tasks, dry-run or suppressed messages,
@@ -319,10 +320,12 @@ def _history_counts(patches) -> pd.DataFrame:
     rows = frappe.db.sql(
         f"""select t.name,
             (select count(*) from `tabArrears Case` c where c.tenancy = t.name and c.status = 'closed'),
-            (select count(*) from `tabPayment Agreement` pa where pa.tenancy = t.name and pa.status = 'breached')
+            (select count(*) from `tabPayment Agreement` pa
+                where pa.tenancy = t.name and pa.status = 'breached')
         from `tabTenancy` t
         where (exists (select 1 from `tabArrears Case` c where c.tenancy = t.name and c.status = 'closed')
-            or exists (select 1 from `tabPayment Agreement` pa where pa.tenancy = t.name and pa.status = 'breached'))
+            or exists (select 1 from `tabPayment Agreement` pa
+                where pa.tenancy = t.name and pa.status = 'breached'))
             {where}""",
         values,
     )
@@ -405,11 +408,14 @@ def _officers(patches) -> pd.DataFrame:
 # Rules
 
 
-def shipped_pack_raw(name: str = "uk-ladder") -> dict:
-    path = Path(__file__).resolve().parent.parent / "engine" / "packs" / f"{name}.json"
-    if not path.exists():
-        return {"pack": name, "version": 1, "settings": {}, "stages": [""], "rules": []}
-    return json.loads(path.read_text())
+def shipped_pack_raw(name: str = DEFAULT_PACK, problems: list | None = None) -> dict:
+    """The shipped pack a site's rules build on (its settings and stages); uk-ladder for an unknown name."""
+    try:
+        return load_raw(name)
+    except RuleError as error:
+        if problems is not None:
+            problems.append(("(pack)", f"{error}; using {DEFAULT_PACK}'s settings and stages"))
+        return load_raw(DEFAULT_PACK)
 
 
 def build_pack_raw(settings=None) -> tuple[dict, list]:
@@ -425,11 +431,11 @@ def build_pack_raw(settings=None) -> tuple[dict, list]:
     )
     problems = []
     if not rule_rows and not frappe.db.count("Worktray Rule"):
-        raw = shipped_pack_raw("uk-ladder")
-        return _with_settings(raw, settings), problems
+        return _with_settings(shipped_pack_raw(), settings, problems), problems
 
     conditions = frappe.db.sql(
-        """select * from `tabWorktray Rule Condition` where parenttype = 'Worktray Rule' order by parent, idx""",
+        """select * from `tabWorktray Rule Condition` where parenttype = 'Worktray Rule'
+        order by parent, idx""",
         as_dict=True,
     )
     scopes = frappe.db.sql(
@@ -445,7 +451,7 @@ def build_pack_raw(settings=None) -> tuple[dict, list]:
         scope_by_parent.setdefault(row.parent, []).append(row)
 
     packs = [row.pack for row in rule_rows if row.get("pack")]
-    base = shipped_pack_raw(max(set(packs), key=packs.count) if packs else "uk-ladder")
+    base = shipped_pack_raw(max(set(packs), key=packs.count) if packs else DEFAULT_PACK, problems)
     rules = []
     for row in rule_rows:
         try:
@@ -453,17 +459,19 @@ def build_pack_raw(settings=None) -> tuple[dict, list]:
         except Exception as exc:  # a broken record never stops the others
             problems.append((row.name, f"cannot read rule: {exc}"))
     raw = {**base, "rules": rules}
-    return _with_settings(raw, settings), problems
+    return _with_settings(raw, settings, problems), problems
 
 
-def _with_settings(raw: dict, settings) -> dict:
+def _with_settings(raw: dict, settings, problems: list) -> dict:
+    """The pack's own settings, overridden by AWM Settings (rule_pack_settings holds only overrides)."""
     raw = dict(raw)
     pack_settings = dict(raw.get("settings") or {})
     extra = settings.get("rule_pack_settings")
     if extra:
         try:
             extra = json.loads(extra) if isinstance(extra, str) else dict(extra)
-        except ValueError:
+        except (TypeError, ValueError) as error:
+            problems.append(("(settings)", f"AWM Settings rule_pack_settings is not a JSON object: {error}"))
             extra = {}
         if "stages" in extra:
             raw["stages"] = extra.pop("stages")

@@ -26,8 +26,8 @@ def pack_path(name: str) -> Path:
     return PACK_DIR / f"{name}.json"
 
 
-def load_pack(name_or_path: str | Path = DEFAULT_PACK) -> RulePack:
-    """A shipped pack by name, or a pack JSON file by path. Bad rules are in ``pack.problems``."""
+def load_raw(name_or_path: str | Path = DEFAULT_PACK) -> dict:
+    """A pack's JSON as a dict: a shipped pack by name, or a pack file by path."""
     text = str(name_or_path)
     if text in list_packs():
         path = pack_path(text)
@@ -41,4 +41,9 @@ def load_pack(name_or_path: str | Path = DEFAULT_PACK) -> RulePack:
         raise RuleError(f"{path}: cannot read the rule pack ({error})") from None
     if isinstance(raw, dict) and not raw.get("pack"):
         raw = {**raw, "pack": path.stem}
-    return parse_pack(raw)
+    return raw
+
+
+def load_pack(name_or_path: str | Path = DEFAULT_PACK) -> RulePack:
+    """A shipped pack by name, or a pack JSON file by path. Bad rules are in ``pack.problems``."""
+    return parse_pack(load_raw(name_or_path))
