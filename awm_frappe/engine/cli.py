@@ -221,9 +221,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_training(args: argparse.Namespace) -> int:
+    """Time `awm train` in a child process on a synthetic export, so peak memory is the training's own."""
+    from awm_frappe.engine import synth
+
+    with tempfile.TemporaryDirectory(prefix="awm-bench-train-") as tmp:
+        data, artefact = Path(tmp) / "data", Path(tmp) / "model.json"
+        portfolio = synth.synthesize(args.tenancies, args.weeks, args.seed)
+        synth.write_portfolio(portfolio, data, fmt="parquet")
+        ledger_rows = len(portfolio.ledger)
+        del portfolio
+        command = [sys.executable, "-m", "awm_frappe.engine.cli", "train", "--data", str(data)]
+        started = time.perf_counter()
+        subprocess.run([*command, "--out", str(artefact), "--quiet"], check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - started
+        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        metadata = json.loads(artefact.read_text()).get("metadata", {})
+    figures = {
+        "tenancies": args.tenancies,
+        "weeks": args.weeks,
+        "ledger_rows": ledger_rows,
+        "train_wall_seconds": round(wall, 2),
+        "train_peak_rss_mib": round(peak_mib, 1),
+        "training_rows": metadata.get("training", {}).get("rows"),
+    }
+    print(
+        f"awm train on {args.tenancies:,} tenancies x {args.weeks} weeks ({ledger_rows:,} ledger rows): "
+        f"{figures['train_wall_seconds']} s wall, peak RSS {figures['train_peak_rss_mib']} MiB "
+        "(loading the export included)"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Time `awm run` in a child process on a synthetic export, so peak memory is the run's own."""
     from awm_frappe.engine import synth
+
+    if args.train:
+        return _bench_training(args)
 
     sizes = [10_000, 30_000, 100_000, 300_000] if args.scale else [args.tenancies]
     rows = []
@@ -402,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p.add_argument("--format", choices=["csv", "parquet"], default="csv")
     bench_p.add_argument("--scale", action="store_true", help="run N = 10k, 30k, 100k, 300k")
     bench_p.add_argument("--no-model", action="store_true", help="time the runs without a risk model")
+    bench_p.add_argument("--train", action="store_true", help="time `awm train` instead of `awm run`")
     bench_p.add_argument("--json", help="also write the figures to this JSON file")
     bench_p.set_defaults(func=cmd_bench)
 
