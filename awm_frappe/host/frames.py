@@ -50,7 +50,23 @@ TENANCY_COLUMNS = {
     "do_not_contact": "do_not_contact",
     "breathing_space_until": "breathing_space_until",
     "deceased": "deceased",
+    "opt_out_sms": "opt_out_sms",
+    "opt_out_email": "opt_out_email",
+    "opt_out_letter": "opt_out_letter",
+    "opt_out_phone": "opt_out_phone",
+    "plain_language": "plain_language",
 }
+TENANCY_FLAGS = (
+    "vulnerable",
+    "has_postal_address",
+    "do_not_contact",
+    "deceased",
+    "opt_out_sms",
+    "opt_out_email",
+    "opt_out_letter",
+    "opt_out_phone",
+    "plain_language",
+)
 TENANCY_DATES = ("start_date", "end_date", "uc_claim_date", "breathing_space_until")
 # Tenancy's read-only arrears section, written back by the run
 TENANCY_OUT = (
@@ -203,7 +219,7 @@ def _tenancy_frame(rows: pd.DataFrame):
     for name in TENANCY_DATES:
         frame[name] = days_to_dates(rows[name]).to_numpy()
     frame["weekly_rent"] = pd.to_numeric(rows["weekly_rent"], errors="coerce").astype(float)
-    for name in ("vulnerable", "has_postal_address", "do_not_contact", "deceased"):
+    for name in TENANCY_FLAGS:
         frame[name] = rows[name].fillna(0).astype(int).astype(bool)
     for name in ("tenant_name", "vulnerability", "mobile", "email"):
         frame[name] = frame[name].fillna("")
