@@ -3,9 +3,15 @@
 Scheduling (hooks.py ``scheduler_events``): a cron every 15 minutes calls ``schedule_nightly``, which does
 nothing until the site's local time has passed AWM Settings.nightly_time (default 02:00) and then enqueues
 ``run_nightly_job`` for today on the ``long`` queue with ``job_id=f"awm-nightly-{as_of}"`` and
-``deduplicate=True``, unless an AWM Run for today is already queued, running or done. (``daily_long`` would
-run at a time the landlord cannot choose; a 15-minute tick costs one cached settings read and one indexed
-lookup.)
+``deduplicate=True``, unless an AWM Run for today already exists: queued, running, done, or Failed (a failed
+night is not retried by the tick, which would otherwise make a new AWM Run and new Error Logs every 15
+minutes until midnight; ``enqueue_nightly(as_of)`` or ``run_nightly(as_of)`` retries it by hand).
+(``daily_long`` would run at a time the landlord cannot choose; a 15-minute tick costs one cached settings
+read and one indexed lookup.)
+
+One night at a time: ``run_nightly`` (for its whole length) and ``run_nightly_job`` (while it checks for and
+creates the AWM Run) hold ``nightly_lock(as_of)``, and both refuse while a scheduled run of that as_of is
+still Queued or Running, so a synchronous run and a scheduled run of the same night never overlap.
 
 ``run_nightly_job(as_of)`` creates the AWM Run (Queued) and fans out one ``run_chunk_job`` per patch (or
 per ``patches_per_job`` patches) on the ``long`` queue, each deduplicated by ``awm-nightly-{as_of}-{n}``.
@@ -31,11 +37,14 @@ from contextlib import contextmanager
 
 import frappe
 import pandas as pd
-from frappe.utils import cint, get_datetime, get_time, getdate, now_datetime, nowdate
+from frappe.utils import add_to_date, cint, get_datetime, get_time, getdate, now_datetime, nowdate
 
 from awm_frappe.host import frames, writeback
 
 MAX_ERROR_LOGS = 50
+JOB_TIMEOUT = 4 * 3600  # seconds, the nightly and chunk jobs' RQ timeout
+LOCK_WAIT = 10  # seconds run_nightly waits for the night's lock
+IN_FLIGHT = ("Queued", "Running")
 COUNT_FIELDS = (
     "tenancies_scored",
     "cases_opened",
@@ -83,11 +92,59 @@ def count_queries():
 
 
 # ---------------------------------------------------------------------------------------------------
+# One night at a time
+
+
+class NightlyRunInProgress(frappe.ValidationError):
+    pass
+
+
+@contextmanager
+def nightly_lock(as_of, wait: int = 0):
+    """Hold the site's lock for the night ``as_of`` (a MariaDB ``GET_LOCK`` named after the site's
+    database and the date); raise NightlyRunInProgress if another connection still holds it after
+    ``wait`` seconds.
+
+    Why a database lock: Frappe 15.12 offers ``frappe.utils.synchronization.filelock`` (a file under the
+    site folder: seen only by processes on the same machine, while workers may run on several) and Redis
+    (``frappe.cache().lock``, from redis-py: it outlives a crashed holder until its timeout). ``GET_LOCK``
+    is seen by every process that shares the site's database and is dropped by the server as soon as the
+    holder's connection ends. It is not transactional: commits and rollbacks inside keep it. It is
+    re-entrant on one connection, so a nested hold by the same process does not block."""
+    name = f"awm-nightly-{frappe.conf.db_name}-{getdate(as_of)}"[:64]
+    if not cint(frappe.db.sql("select get_lock(%s, %s)", (name, int(wait)))[0][0]):
+        raise NightlyRunInProgress(
+            frappe._("The nightly run for {0} is already running in another process.").format(getdate(as_of))
+        )
+    try:
+        yield
+    finally:
+        frappe.db.sql("select release_lock(%s)", name)
+
+
+def run_in_flight(as_of) -> str | None:
+    """The scheduled AWM Run of ``as_of`` still Queued or Running (its chunk jobs may be at work), if any.
+    A run older than the job timeout is taken as dead (its worker was killed) and does not block."""
+    return frappe.db.get_value(
+        "AWM Run",
+        {
+            "as_of": getdate(as_of),
+            "status": ("in", IN_FLIGHT),
+            "creation": (">", add_to_date(now_datetime(), seconds=-JOB_TIMEOUT)),
+        },
+        "name",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
 # Scheduler entry points
 
 
 def schedule_nightly():
-    """Cron tick (every 15 min): enqueue tonight's run once the site's local time passes nightly_time."""
+    """Cron tick (every 15 min): enqueue tonight's run once the site's local time passes nightly_time.
+
+    Any AWM Run of today stops it, a Failed one included: the tick does not retry a failed night (a
+    person does, with ``enqueue_nightly`` or ``run_nightly``)."""
     settings = frappe.get_cached_doc("AWM Settings")
     now = now_datetime()
     if now.time() < get_time(settings.get("nightly_time") or "02:00:00"):
@@ -95,7 +152,7 @@ def schedule_nightly():
     as_of = getdate(nowdate())
     if frappe.db.exists(
         "AWM Run",
-        {"as_of": as_of, "status": ("in", ("Queued", "Running", "Completed", "Completed with errors"))},
+        {"as_of": as_of, "status": ("in", (*IN_FLIGHT, "Completed", "Completed with errors", "Failed"))},
     ):
         return None
     return enqueue_nightly(as_of)
@@ -106,7 +163,7 @@ def enqueue_nightly(as_of=None):
     return frappe.enqueue(
         "awm_frappe.host.nightly.run_nightly_job",
         queue="long",
-        timeout=4 * 3600,
+        timeout=JOB_TIMEOUT,
         job_id=f"awm-nightly-{as_of}",
         deduplicate=True,
         as_of=str(as_of),
@@ -114,12 +171,23 @@ def enqueue_nightly(as_of=None):
 
 
 def run_nightly_job(as_of=None):
-    """The scheduled job: create the AWM Run and fan out one chunk job per patch group."""
+    """The scheduled job: create the AWM Run and fan out one chunk job per patch group.
+
+    Does nothing (returns None) while a synchronous ``run_nightly`` of the same night holds the lock, and
+    returns the in-flight run's name if one is already Queued or Running."""
     as_of = getdate(as_of or nowdate())
-    settings = frappe.get_cached_doc("AWM Settings")
-    chunks = patch_chunks(settings)
-    run = _new_run(as_of, bool(cint(settings.get("dry_run"))), chunks, status="Queued")
-    frappe.db.commit()
+    try:
+        with nightly_lock(as_of):
+            running = run_in_flight(as_of)
+            if running:
+                return running
+            settings = frappe.get_cached_doc("AWM Settings")
+            chunks = patch_chunks(settings)
+            run = _new_run(as_of, bool(cint(settings.get("dry_run"))), chunks, status="Queued")
+            frappe.db.commit()
+    except NightlyRunInProgress:
+        frappe.logger("awm").info(f"AWM nightly {as_of}: skipped, a synchronous run holds the lock")
+        return None
     if not chunks:
         _finish(run, errors=0)
         frappe.db.commit()
@@ -128,7 +196,7 @@ def run_nightly_job(as_of=None):
         frappe.enqueue(
             "awm_frappe.host.nightly.run_chunk_job",
             queue="long",
-            timeout=4 * 3600,
+            timeout=JOB_TIMEOUT,
             job_id=f"awm-nightly-{as_of}-{number}",
             deduplicate=True,
             run=run,
@@ -161,8 +229,20 @@ def run_nightly(as_of=None, patches=None, dry_run=None, chunk_by_patch=False, ve
     """Run the night in this process and return the AWM Run as a dict (tests, demo, bench execute).
 
     Nothing is committed here: the caller (``bench execute`` commits on success; tests roll back).
+    Holds ``nightly_lock(as_of)`` throughout (waiting up to LOCK_WAIT seconds for it) and raises
+    NightlyRunInProgress while a scheduled run of the same night is Queued or Running.
     """
     as_of = getdate(as_of or nowdate())
+    with nightly_lock(as_of, wait=LOCK_WAIT):
+        running = run_in_flight(as_of)
+        if running:
+            raise NightlyRunInProgress(
+                frappe._("The scheduled nightly run {0} for {1} has not finished yet.").format(running, as_of)
+            )
+        return _run_nightly(as_of, patches, dry_run, chunk_by_patch, verbose)
+
+
+def _run_nightly(as_of, patches, dry_run, chunk_by_patch, verbose) -> dict:
     settings = frappe.get_cached_doc("AWM Settings")
     dry_run = bool(cint(settings.get("dry_run"))) if dry_run is None else bool(cint(dry_run))
     if patches and isinstance(patches, str):
@@ -431,7 +511,8 @@ def _new_run(as_of, dry_run: bool, chunks, status: str) -> str:
 def _merge_chunk(run: str, outcome: dict, final_check: bool) -> None:
     """Add a chunk's counts to the AWM Run under a row lock (chunks may finish concurrently)."""
     row = frappe.db.sql(
-        f"select summary, model_note, query_count, jobs, {', '.join(COUNT_FIELDS)} from `tabAWM Run` where name = %s for update",
+        f"select summary, model_note, query_count, jobs, {', '.join(COUNT_FIELDS)}"
+        " from `tabAWM Run` where name = %s for update",
         run,
         as_dict=True,
     )[0]

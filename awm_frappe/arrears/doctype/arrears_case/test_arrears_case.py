@@ -2,6 +2,7 @@
 # For license information, please see license.txt
 
 import json
+from unittest import mock
 
 import frappe
 import frappe.client
@@ -127,6 +128,10 @@ class TestPatchPermissions(FrappeTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        # assign_to.add notifies the assignee, and under tests Frappe sends that email at once
+        # (sendmail(now=in_test)); EmailQueue.send commits, which would commit this class's fixtures to the
+        # site. Muted, the Email Queue row is still made but nothing is sent and nothing commits.
+        cls.enterClassContext(mock.patch.dict(frappe.flags, {"mute_emails": True}))
         frappe.set_user("Administrator")
         ensure_setup()
         make_officer(OFFICER_A, [PATCH_A])
@@ -242,8 +247,16 @@ class TestPatchPermissions(FrappeTestCase):
         self.assertFalse(frappe.db.exists("DocShare", {"share_name": self.case_a, "user": OFFICER_A}))
         roads = self.names_via_every_road(OFFICER_A)
         frappe.set_user(OFFICER_A)
-        mine = frappe.get_list("Arrears Case", filters={"_assign": ("like", f"%{OFFICER_A}%")}, pluck="name")
-        self.assertEqual(mine, [self.case_a])
+        assigned = frappe.get_list(
+            "Arrears Case", filters={"_assign": ("like", f"%{OFFICER_A}%")}, pluck="name", limit_page_length=0
+        )
+        # among this test's own cases, the officer is assigned exactly the patch-A one ...
+        self.assertEqual(sorted(set(assigned) & {self.case_a, self.case_b}), [self.case_a])
+        # ... and whatever else the site holds, nothing the officer gets is outside patch A
+        frappe.set_user("Administrator")
+        for road, names in {**roads, "assigned": set(assigned)}.items():
+            patches = set(frappe.get_all("Arrears Case", {"name": ("in", list(names))}, pluck="patch"))
+            self.assertEqual(patches, {PATCH_A}, road)
         self.assertIn(self.case_a, roads["get_list"])
 
     def test_stale_share_is_revoked(self):
@@ -325,13 +338,32 @@ class TestPatchPermissions(FrappeTestCase):
             self.assertFalse({self.case_a, self.case_b} & names, road)
 
     def test_worktray_summary_report_follows_patches(self):
-        from awm_frappe.arrears.report.arrears_worktray_summary.arrears_worktray_summary import execute
+        from awm_frappe.arrears.report.arrears_worktray_summary.arrears_worktray_summary import (
+            STATUSES,
+            execute,
+        )
 
         frappe.db.set_value("Arrears Case", self.case_a, {"officer": OFFICER_A, "next_action_due": BASE_DATE})
         frappe.db.set_value("Arrears Case", self.case_b, {"officer": OFFICER_B, "next_action_due": BASE_DATE})
+        # what the report must show officer A: every open case of patch A (this test's and any other the
+        # shared site holds), by officer, and nothing of patch B
+        expected = {}
+        for row in frappe.get_all(
+            "Arrears Case",
+            filters={"patch": PATCH_A, "status": ("in", STATUSES)},
+            fields=["officer", "next_action_due"],
+        ):
+            total, due = expected.get(row.officer or "", (0, 0))
+            is_due = bool(row.next_action_due) and getdate(row.next_action_due) <= getdate(BASE_DATE)
+            expected[row.officer or ""] = (total + 1, due + int(is_due))
+        total, due = expected.get(OFFICER_A, (0, 0))
+        self.assertTrue(total >= 1 and due >= 1, expected)  # this test's case_a is among them
         frappe.set_user(OFFICER_A)
         _columns, data, _msg, _chart = execute({"as_of": str(BASE_DATE)})
-        self.assertEqual([(r["officer"], r["total"], r["due"]) for r in data], [(OFFICER_A, 1, 1)])
+        self.assertEqual({r["officer"]: (r["total"], r["due"]) for r in data}, expected)
+        self.assertNotIn(OFFICER_B, {r["officer"] for r in data})
+        _columns, data, _msg, _chart = execute({"as_of": str(BASE_DATE), "officer": OFFICER_B})
+        self.assertEqual(data, [])  # case_b (officer B, patch B) is not counted by any road
         frappe.set_user(LEADER)
         _columns, data, _msg, _chart = execute({"as_of": str(BASE_DATE)})
         officers = {r["officer"] for r in data}

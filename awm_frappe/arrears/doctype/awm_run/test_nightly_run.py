@@ -417,6 +417,64 @@ class TestNightlyRun(FrappeTestCase):
                 nightly.schedule_nightly()
                 self.assertEqual(len(calls), 1)
 
+    def test_failed_night_is_not_retried_by_the_tick(self):
+        calls = []
+        night = "2031-01-07"
+        with (
+            mock_patch.object(frappe, "enqueue", lambda *a, **kw: calls.append((a, kw))),
+            mock_patch.object(nightly, "nowdate", lambda: night),
+        ):
+            with awm_settings(nightly_time="00:00:00"):
+                frappe.get_doc({"doctype": "AWM Run", "as_of": night, "status": "Failed"}).insert(
+                    ignore_permissions=True
+                )
+                for _tick in range(3):
+                    nightly.schedule_nightly()
+                self.assertEqual(calls, [], "a Failed night is not re-enqueued by the 15-minute tick")
+                # a person can still retry it
+                nightly.enqueue_nightly(night)
+                self.assertEqual(len(calls), 1)
+                self.assertEqual(calls[0][1]["job_id"], f"awm-nightly-{night}")
+
+    def test_one_night_at_a_time(self):
+        from frappe.database import get_db
+
+        night = "2031-01-08"
+
+        def runs():
+            return frappe.get_all("AWM Run", {"as_of": night}, pluck="name")
+
+        # another process (its own connection) holds the night's lock
+        main, other = frappe.local.db, get_db()
+        other.connect()
+        held = nightly.nightly_lock(night)
+        try:
+            frappe.local.db = other
+            held.__enter__()
+            frappe.local.db = main
+            with mock_patch.object(nightly, "LOCK_WAIT", 0), self.assertRaises(nightly.NightlyRunInProgress):
+                run_nightly(night, patches=[make_patch("locked")])
+            self.assertIsNone(nightly.run_nightly_job(night), "the scheduled job steps aside")
+            self.assertEqual(runs(), [])
+        finally:
+            frappe.local.db = other
+            held.__exit__(None, None, None)
+            frappe.local.db = main
+            other.close()
+        # a scheduled run of the night still in flight: the synchronous run refuses, the job dedupes
+        queued = frappe.get_doc({"doctype": "AWM Run", "as_of": night, "status": "Queued"}).insert(
+            ignore_permissions=True
+        )
+        with self.assertRaises(nightly.NightlyRunInProgress):
+            run_nightly(night, patches=[make_patch("inflight")])
+        self.assertEqual(nightly.run_nightly_job(night), queued.name)
+        self.assertEqual(runs(), [queued.name])
+        # once it is done, a manual run goes ahead
+        queued.db_set("status", "Failed")
+        after = make_patch("after")
+        make_tenancy(patch=after, weekly_rent=100)
+        self.assertEqual(run_nightly(night, patches=[after])["status"], "Completed")
+
     def test_no_model_is_reported(self):
         patch = make_patch("model")
         make_tenancy(patch=patch, weekly_rent=100)
