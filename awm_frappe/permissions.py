@@ -62,8 +62,7 @@ def get_user_patches(user: str | None = None) -> set[str] | None:
             pluck="territory",
         )
     )
-    groups = [p for p in patches if frappe.db.get_value("Territory", p, "is_group")]
-    for group in groups:
+    for group in _group_territories(patches):
         patches.update(frappe.db.get_descendants("Territory", group) or [])
 
     # Territory User Permissions (already expanded to descendants by frappe unless hidden)
@@ -73,6 +72,23 @@ def get_user_patches(user: str | None = None) -> set[str] | None:
             patches.add(perm.get("doc"))
     patches.discard(None)
     return patches
+
+
+def _group_territories(patches: set[str]) -> list[str]:
+    """Which of ``patches`` are group Territories: one query for all of them, remembered on frappe.local
+    for the rest of the request (a permission check runs for every list, link search and document)."""
+    if not patches:
+        return []
+    known = getattr(frappe.local, "awm_territory_is_group", None)
+    if known is None:
+        known = frappe.local.awm_territory_is_group = {}
+    missing = sorted(p for p in patches if p not in known)
+    if missing:
+        groups = set(
+            frappe.get_all("Territory", filters={"name": ("in", missing), "is_group": 1}, pluck="name")
+        )
+        known.update({p: p in groups for p in missing})
+    return sorted(p for p in patches if known[p])
 
 
 def get_condition(doctype: str, user: str | None = None) -> str:

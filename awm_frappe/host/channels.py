@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 
 import frappe
-from frappe import _
 from frappe.utils import getdate, now_datetime, nowdate
 
 LETTER_PRINT_FORMAT = "AWM Arrears Letter"
@@ -59,7 +58,9 @@ def _communication(msg, medium, **fields):
             "communication_medium": medium,
             "sent_or_received": "Sent",
             "subject": (msg.subject or _title(msg))[:140],
-            "content": msg.body if medium == "Email" else frappe.utils.escape_html(msg.body or "").replace("\n", "<br>"),
+            "content": msg.body
+            if medium == "Email"
+            else frappe.utils.escape_html(msg.body or "").replace("\n", "<br>"),
             "reference_doctype": "Arrears Case" if msg.arrears_case else "Tenancy",
             "reference_name": msg.arrears_case or msg.tenancy,
             "status": "Linked",
@@ -171,7 +172,8 @@ def letter_pdf(name: str, print_format: str | None = None) -> bytes:
 def build_print_batch(date=None, attach_to=None) -> str | None:
     """Merge the letters sent on ``date`` that are in no batch yet into one PDF for the post room: a cover
     list (tenancy, recipient, letter, pages) then each letter. Saved as a private File attached to the AWM
-    Run of the letters (or ``attach_to``); the letters' ``print_batch`` points to it. Returns the File name."""
+    Run of the letters (or ``attach_to``); the letters' ``print_batch`` points to it. Returns the File
+    name."""
     from frappe.utils.pdf import get_pdf
     from pypdf import PdfReader, PdfWriter
 

@@ -34,7 +34,7 @@ import time
 from datetime import datetime, timedelta
 
 import frappe
-from frappe.utils import add_to_date, cint, get_datetime, get_time, getdate, now_datetime
+from frappe.utils import cint, get_datetime, get_time, getdate, now_datetime
 
 from awm_frappe.host import channels, outbox
 
@@ -169,7 +169,7 @@ def claim(token: str, batch_size: int, clock: datetime, channels_only=None, name
         params,
     )
     return frappe.db.sql(
-        f"""select {', '.join(MESSAGE_FIELDS)} from `tabArrears Message`
+        f"""select {", ".join(MESSAGE_FIELDS)} from `tabArrears Message`
         where claimed_by = %s and status = 'sending' order by creation""",
         token,
         as_dict=True,
@@ -218,7 +218,8 @@ def _process(rows, settings, clock, counts, state, do_commit):
         external = row.channel in channels.EXTERNAL
         if external:
             frappe.db.sql(
-                "update `tabArrears Message` set send_started_at = %s, attempts = attempts + 1 where name = %s",
+                "update `tabArrears Message` set send_started_at = %s, attempts = attempts + 1"
+                " where name = %s",
                 (now_datetime(), row.name),
             )
             do_commit()  # the marker is durable before the gateway is called
@@ -278,9 +279,12 @@ def _failure(row, exc, clock, counts, external):
         return
     retry_at = clock + BACKOFF_BASE * (2 ** (attempts - 1))
     frappe.db.sql(
-        """update `tabArrears Message` set status = if(approved_by is null, 'queued', 'approved'), reason = %s,
-        attempts = %s, next_attempt_at = %s, claimed_by = null, send_started_at = null where name = %s""",
-        (f"retry {attempts}/{MAX_ATTEMPTS} at {retry_at:%Y-%m-%d %H:%M}: {reason}", attempts, retry_at, row.name),
+        """update `tabArrears Message`
+        set status = if(approved_by is null, 'queued', 'approved'), reason = %s, attempts = %s,
+            next_attempt_at = %s, claimed_by = null, send_started_at = null
+        where name = %s""",
+        (f"retry {attempts}/{MAX_ATTEMPTS} at {retry_at:%Y-%m-%d %H:%M}: {reason}", attempts, retry_at,
+         row.name),
     )  # fmt: skip
     counts["retry"] = counts.get("retry", 0) + 1
 
@@ -290,7 +294,7 @@ def _bulk_status(names, status, reason=""):
         return
     frappe.db.sql(
         f"""update `tabArrears Message` set status = %s, reason = %s, claimed_by = null
-        where name in ({', '.join(['%s'] * len(names))})""",
+        where name in ({", ".join(["%s"] * len(names))})""",
         [status, (reason or "")[:1000], *names],
     )
 
@@ -311,13 +315,15 @@ def _context(rows, settings, clock) -> dict:
     tenancies = sorted({r.tenancy for r in rows if r.tenancy})
     cases = sorted({r.arrears_case for r in rows if r.arrears_case})
     meta = frappe.get_meta("Tenancy")
-    opt_fields = [f"opt_out_{c}" for c in ("sms", "email", "letter", "phone") if meta.has_field(f"opt_out_{c}")]
+    opt_fields = [
+        f"opt_out_{c}" for c in ("sms", "email", "letter", "phone") if meta.has_field(f"opt_out_{c}")
+    ]
     flags = {}
     if tenancies:
         for t in frappe.db.sql(
             f"""select name, patch, deceased, do_not_contact, breathing_space_until, vulnerable, mobile_no,
-                email_id, has_postal_address{''.join(', ' + f for f in opt_fields)}
-            from `tabTenancy` where name in ({', '.join(['%s'] * len(tenancies))})""",
+                email_id, has_postal_address{"".join(", " + f for f in opt_fields)}
+            from `tabTenancy` where name in ({", ".join(["%s"] * len(tenancies))})""",
             tenancies,
             as_dict=True,
         ):
@@ -326,7 +332,8 @@ def _context(rows, settings, clock) -> dict:
     if cases:
         officers = dict(
             frappe.db.sql(
-                f"select name, officer from `tabArrears Case` where name in ({', '.join(['%s'] * len(cases))})",
+                "select name, officer from `tabArrears Case`"
+                f" where name in ({', '.join(['%s'] * len(cases))})",
                 cases,
             )
         )
@@ -337,7 +344,7 @@ def _context(rows, settings, clock) -> dict:
             frappe.db.sql(
                 f"""select tenancy, max(sent_at) from `tabArrears Message` where status = 'sent'
                 and channel in ('sms', 'email', 'letter') and sent_at >= %s
-                and tenancy in ({', '.join(['%s'] * len(tenancies))}) group by tenancy""",
+                and tenancy in ({", ".join(["%s"] * len(tenancies))}) group by tenancy""",
                 [clock - timedelta(days=cap), *tenancies],
             )
         )
@@ -347,7 +354,7 @@ def _context(rows, settings, clock) -> dict:
         unsubscribed = set(
             frappe.db.sql_list(
                 f"""select email from `tabEmail Unsubscribe` where global_unsubscribe = 1
-                and email in ({', '.join(['%s'] * len(emails))})""",
+                and email in ({", ".join(["%s"] * len(emails))})""",
                 emails,
             )
         )
@@ -355,7 +362,8 @@ def _context(rows, settings, clock) -> dict:
     if any(r.channel == "letter" for r in rows):
         print_formats = dict(
             frappe.db.sql(
-                "select name, print_format from `tabArrears Message Template` where channel = 'letter' and ifnull(print_format, '') != ''"
+                """select name, print_format from `tabArrears Message Template`
+                where channel = 'letter' and ifnull(print_format, '') != ''"""
             )
         )
     patches = {r.territory for r in settings.get("automated_patches") or [] if r.territory}
@@ -464,17 +472,22 @@ def benchmark(messages: int = 10000, letters: int = 20, batch_size: int = BATCH)
         settings.automated_patches = []
         settings.automated_action_types = []
         cases = loopback.bench_cases(max(1, min(1000, messages // 10)))
-        for channel, count in (("email", messages // 2), ("sms", messages - messages // 2), ("letter", letters)):
+        for channel, count in (
+            ("email", messages // 2),
+            ("sms", messages - messages // 2),
+            ("letter", letters),
+        ):
             if not count:
                 continue
             keys = loopback.bench_messages(cases, channel, count)["keys"]
             mine = frappe.db.sql_list(
-                f"select name from `tabArrears Message` where idempotency_key in ({', '.join(['%s'] * len(keys))})",
+                "select name from `tabArrears Message`"
+                f" where idempotency_key in ({', '.join(['%s'] * len(keys))})",
                 keys,
             )
             started = time.perf_counter()
-            counts = dispatch(batch_size=batch_size, settings=settings, commit=False, channels_only=(channel,),
-                              names=mine,
+            counts = dispatch(batch_size=batch_size, settings=settings, commit=False,
+                              channels_only=(channel,), names=mine,
                               now=datetime.combine(getdate(), datetime.min.time()).replace(hour=12),
                               print_batch=channel == "letter")  # fmt: skip
             seconds = time.perf_counter() - started

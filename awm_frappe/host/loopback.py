@@ -111,7 +111,8 @@ def bench_cases(count: int, patch: str | None = None) -> list[tuple[str, str]]:
         ref = f"BENCH-{tag}-{i:05d}"
         case = f"BENCH-AC-{tag}-{i:05d}"
         tenancies.append([ref, now, now, "Administrator", "Administrator", 0, ref, f"Bench Tenant {i}", patch,
-                          "secure", 100.0, f"+4477009{i:05d}", f"bench.{tag.lower()}.{i}@example.org", 1, case])  # fmt: skip
+                          "secure", 100.0, f"+4477009{i:05d}", f"bench.{tag.lower()}.{i}@example.org", 1,
+                          case])  # fmt: skip
         cases.append([case, now, now, "Administrator", "Administrator", 0, ref, f"Bench Tenant {i}", patch,
                       "automated", now.date()])  # fmt: skip
         pairs.append((ref, case))
@@ -123,8 +124,8 @@ def bench_cases(count: int, patch: str | None = None) -> list[tuple[str, str]]:
     )  # fmt: skip
     bulk_insert(
         "Arrears Case",
-        ["name", "creation", "modified", "owner", "modified_by", "docstatus", "tenancy", "tenant_name", "patch",
-         "status", "opened_on"],
+        ["name", "creation", "modified", "owner", "modified_by", "docstatus", "tenancy", "tenant_name",
+         "patch", "status", "opened_on"],
         cases,
     )  # fmt: skip
     return pairs

@@ -1,8 +1,9 @@
 """The outbox: every message decided becomes one Arrears Message row, idempotently.
 
 - ``enqueue_messages(rows)`` is the one way in (the nightly write-back and campaigns both use it): a bulk
-  ``INSERT IGNORE`` keyed by the unique ``idempotency_key`` (``tenancy|rule or campaign|template code|period``),
-  after one bulk pre-check, so a second decision of the same message is a no-op, even when two workers race.
+  ``INSERT IGNORE`` keyed by the unique ``idempotency_key``
+  (``tenancy|rule or campaign|template code|period``), after one bulk pre-check, so a second decision of
+  the same message is a no-op, even when two workers race.
 - ``from_decisions(...)`` turns the night's message decisions into outbox rows (called by
   ``writeback.write_back``) and points the night's timeline rows at them.
 - ``site_templates()`` builds the engine's TemplateSet from the enabled Arrears Message Templates (the
@@ -97,7 +98,8 @@ def _existing_keys(keys: list[str], chunk: int = 2000) -> set[str]:
         part = keys[start : start + chunk]
         found.update(
             frappe.db.sql_list(
-                f"select idempotency_key from `tabArrears Message` where idempotency_key in ({', '.join(['%s'] * len(part))})",
+                "select idempotency_key from `tabArrears Message`"
+                f" where idempotency_key in ({', '.join(['%s'] * len(part))})",
                 part,
             )
         )
@@ -139,9 +141,7 @@ def from_decisions(d, host, case_name, mask, run: str, dry_run: bool, today) -> 
     rows_frame = d[mask & d["action_type"].fillna("").eq("send_message")]
     if rows_frame.empty:
         return {"inserted": 0, "duplicates": 0, "by_status": {}}
-    approval = set(
-        frappe.get_all("Worktray Rule", filters={"approval_required": 1}, pluck="name")
-    )
+    approval = set(frappe.get_all("Worktray Rule", filters={"approval_required": 1}, pluck="name"))
     contact = _contacts(host)
     bodies = _render_bodies(rows_frame, host, today)
     period = str(today) + ("/dry-run" if dry_run else "")
@@ -198,7 +198,8 @@ def from_decisions(d, host, case_name, mask, run: str, dry_run: bool, today) -> 
     if inserted:
         names = dict(
             frappe.db.sql(
-                f"select idempotency_key, name from `tabArrears Message` where idempotency_key in ({', '.join(['%s'] * len(inserted))})",
+                "select idempotency_key, name from `tabArrears Message`"
+                f" where idempotency_key in ({', '.join(['%s'] * len(inserted))})",
                 list(inserted),
             )
         )
@@ -222,7 +223,9 @@ def _render_bodies(rows_frame, host, today) -> dict:
     from awm_frappe.engine.pipeline import _with_officer_contact
     from awm_frappe.host.nightly import _message_settings
 
-    wanted = rows_frame[rows_frame["template"].fillna("").ne("") & rows_frame["channel"].fillna("").ne("phone")]
+    wanted = rows_frame[
+        rows_frame["template"].fillna("").ne("") & rows_frame["channel"].fillna("").ne("phone")
+    ]
     if wanted.empty:
         return {}
     templates = site_templates()
@@ -235,11 +238,11 @@ def _render_bodies(rows_frame, host, today) -> dict:
         if column in tenancies and column not in frame:
             frame[column] = tenancies[column].reindex(frame.index).to_numpy()
     frame = _with_officer_contact(frame, host.inputs.officers)
-    selected = pd.Series([templates.templates.get(t) for t in frame["template"]], index=frame.index, dtype=object)
-    mask = selected.notna()
-    subject, body, failure = messages._render(
-        frame, selected, mask, templates, pd.Timestamp(today), settings
+    selected = pd.Series(
+        [templates.templates.get(t) for t in frame["template"]], index=frame.index, dtype=object
     )
+    mask = selected.notna()
+    subject, body, failure = messages._render(frame, selected, mask, templates, pd.Timestamp(today), settings)
     return {t: (subject.iat[i], body.iat[i]) for i, t in enumerate(frame.index) if not failure.iat[i]}
 
 
@@ -346,7 +349,7 @@ def record_outcomes(rows: list[dict], update_only: bool = False) -> int:
     existing = frappe.db.sql(
         f"""select name, parent, action_date, action_type, ifnull(rule, ''), reference, idx
         from `tabArrears Case Action` where parenttype = 'Arrears Case'
-        and parent in ({', '.join(['%s'] * len(cases))})""",
+        and parent in ({", ".join(["%s"] * len(cases))})""",
         cases,
     )
     by_reference = {ref: name for name, _p, _d, _a, _r, ref, _i in existing if ref}
@@ -411,7 +414,9 @@ _OUTCOME = {
 
 def _check_approver():
     if not set(APPROVER_ROLES) & set(frappe.get_roles()):
-        frappe.throw(_("Only an Income Team Leader or AWM Manager can approve messages"), frappe.PermissionError)
+        frappe.throw(
+            _("Only an Income Team Leader or AWM Manager can approve messages"), frappe.PermissionError
+        )
 
 
 def _names(names) -> list[str]:
@@ -427,7 +432,9 @@ def approve(names) -> dict:
     ``automatic_after_approved_runs`` it is switched to automatic."""
     _check_approver()
     names = _names(names)
-    updated = _set_status(names, "approved", from_statuses=("awaiting_approval",), approved_by=frappe.session.user)
+    updated = _set_status(
+        names, "approved", from_statuses=("awaiting_approval",), approved_by=frappe.session.user
+    )
     _count_approved_runs(names)
     return {"updated": updated}
 
@@ -458,8 +465,8 @@ def _set_status(names, status, from_statuses, reason=None, approved_by=None, res
         return 0
     rows = frappe.db.sql(
         f"""select name, arrears_case, action_code, rule, channel, period, status
-        from `tabArrears Message` where name in ({', '.join(['%s'] * len(names))})
-        and status in ({', '.join(['%s'] * len(from_statuses))}) for update""",
+        from `tabArrears Message` where name in ({", ".join(["%s"] * len(names))})
+        and status in ({", ".join(["%s"] * len(from_statuses))}) for update""",
         [*names, *from_statuses],
         as_dict=True,
     )
@@ -477,14 +484,12 @@ def _set_status(names, status, from_statuses, reason=None, approved_by=None, res
         sets += ["attempts = 0", "next_attempt_at = null", "claimed_by = null", "send_started_at = null"]
     picked = [r.name for r in rows]
     frappe.db.sql(
-        f"update `tabArrears Message` set {', '.join(sets)} where name in ({', '.join(['%s'] * len(picked))})",
+        f"update `tabArrears Message` set {', '.join(sets)}"
+        f" where name in ({', '.join(['%s'] * len(picked))})",
         [*params, *picked],
     )
     record_outcomes(
-        [
-            {**r, "status": status, "reason": reason or "", "date": _period_date(r.period)}
-            for r in rows
-        ]
+        [{**r, "status": status, "reason": reason or "", "date": _period_date(r.period)} for r in rows]
     )
     return len(rows)
 
@@ -497,11 +502,15 @@ def _period_date(period):
 
 
 def _count_approved_runs(names):
-    rules = frappe.db.sql_list(
-        f"""select distinct rule from `tabArrears Message` where rule is not null
-        and name in ({', '.join(['%s'] * len(names))})""",
-        names,
-    ) if names else []
+    rules = (
+        frappe.db.sql_list(
+            f"""select distinct rule from `tabArrears Message` where rule is not null
+        and name in ({", ".join(["%s"] * len(names))})""",
+            names,
+        )
+        if names
+        else []
+    )
     for rule in rules:
         runs = frappe.db.sql(
             """select count(distinct awm_run) from `tabArrears Message` m

@@ -35,6 +35,7 @@ import pandas as pd
 from frappe.model.naming import parse_naming_series
 from frappe.utils import add_days, now_datetime
 
+from awm_frappe.arrears.doctype.arrears_case.arrears_case import PAUSE_REASONS
 from awm_frappe.host.frames import RECOMMENDED, HostFrames
 
 CHUNK = 1000
@@ -63,15 +64,6 @@ CASE_OUT = (
     "pause_reason",
 )
 LINKS = ("officer", "next_action", "next_action_rule", "last_action", "agreement", "open_case")
-PAUSE_REASONS = {
-    "promise_of_payment",
-    "delayed_benefit",
-    "deceased",
-    "missing_data",
-    "court_or_eviction_date",
-    "dispute",
-    "other",
-}
 
 
 @dataclass
@@ -492,7 +484,9 @@ def _assignments(d, host, case_name, needs_mask, new_case_of, closed_cases, out,
             assign.setdefault(row[13], [])
             if row[10] not in assign[row[13]]:
                 assign[row[13]].append(row[10])
-        old_assign = dict(zip(host.cases["name"], host.cases["_assign"], strict=False)) if len(host.cases) else {}
+        old_assign = (
+            dict(zip(host.cases["name"], host.cases["_assign"], strict=False)) if len(host.cases) else {}
+        )
         changes = {}
         for case, users in assign.items():
             value = json.dumps(users)

@@ -144,7 +144,8 @@ class MessagingCase(FrappeTestCase):
 class TestTemplates(MessagingCase):
     def test_sandbox_escape_is_refused_on_save(self):
         doc = frappe.get_doc(
-            {"doctype": "Arrears Message Template", "template_name": f"escape {frappe.generate_hash(length=5)}",
+            {"doctype": "Arrears Message Template",
+             "template_name": f"escape {frappe.generate_hash(length=5)}",
              "code": "sms", "channel": "sms", "body": "Hello {{ ''.__class__.__mro__ }}"}
         )  # fmt: skip
         with self.assertRaises(frappe.ValidationError) as caught:
@@ -158,7 +159,8 @@ class TestTemplates(MessagingCase):
         doc = frappe.get_doc(
             {"doctype": "Arrears Message Template", "template_name": f"ok {frappe.generate_hash(length=5)}",
              "code": "sms", "channel": "sms", "language": "xx",
-             "body": "{{ tenant_name }}, your rent account is {{ arrears }} in arrears. Call {{ officer_phone }}."}
+             "body": "{{ tenant_name }}, your rent account is {{ arrears }} in arrears. "
+                     "Call {{ officer_phone }}."}
         ).insert(ignore_permissions=True)  # fmt: skip
         self.assertGreater(doc.sms_length, 40)
         self.assertEqual(doc.sms_segments, 1)
@@ -184,16 +186,26 @@ class TestOutbox(MessagingCase):
         mine = [r["name"] for r in rows]
         commits = savepoint_commits()
         with self.assertRaises(dispatch.InjectedCrash):
-            dispatch.dispatch(batch_size=4, now=NOON, commit=commits, crash_after=5, settings=settings_dict(), names=mine)
+            dispatch.dispatch(
+                batch_size=4, now=NOON, commit=commits, crash_after=5, settings=settings_dict(), names=mine
+            )
         commits.crash()  # the killed worker's uncommitted work is lost
-        sent_before = frappe.db.count("Arrears Message", {"name": ("in", [r["name"] for r in rows]), "status": "sent"})
+        sent_before = frappe.db.count(
+            "Arrears Message", {"name": ("in", [r["name"] for r in rows]), "status": "sent"}
+        )
         self.assertGreaterEqual(sent_before, 4)
         self.assertLess(sent_before, 12)
-        stuck = frappe.db.count("Arrears Message", {"name": ("in", [r["name"] for r in rows]), "status": "sending"})
+        stuck = frappe.db.count(
+            "Arrears Message", {"name": ("in", [r["name"] for r in rows]), "status": "sending"}
+        )
         self.assertGreater(stuck, 0, "rows claimed by the killed worker are left in 'sending'")
         # the next run, after the stale timeout, reclaims and finishes
         counts = dispatch.dispatch(
-            batch_size=4, now=NOON + dt.timedelta(hours=1), commit=commits, settings=settings_dict(), names=mine
+            batch_size=4,
+            now=NOON + dt.timedelta(hours=1),
+            commit=commits,
+            settings=settings_dict(),
+            names=mine,
         )
         self.assertEqual(counts["reclaimed"], stuck)
         for row in rows:
@@ -209,7 +221,9 @@ class TestOutbox(MessagingCase):
                 self.assertEqual(frappe.db.count("Email Queue", {"communication": doc.communication}), 1)
         self.assertEqual(self.gateway.count, 6, "the gateway received each SMS once")
         # and a third run has nothing to do
-        counts = dispatch.dispatch(now=NOON + dt.timedelta(hours=2), commit=commits, settings=settings_dict(), names=mine)
+        counts = dispatch.dispatch(
+            now=NOON + dt.timedelta(hours=2), commit=commits, settings=settings_dict(), names=mine
+        )
         self.assertEqual(counts.get("sent", 0), 0)
         self.assertEqual(self.gateway.count, 6)
 
@@ -221,7 +235,9 @@ class TestOutbox(MessagingCase):
             send_started_at=%s where name=%s""",
             (NOON, NOON, rows[0]["name"]),
         )
-        dispatch.dispatch(now=NOON + dt.timedelta(hours=1), commit=False, settings=settings_dict(), names=[rows[0]["name"]])
+        dispatch.dispatch(
+            now=NOON + dt.timedelta(hours=1), commit=False, settings=settings_dict(), names=[rows[0]["name"]]
+        )
         doc = frappe.get_doc("Arrears Message", rows[0]["name"])
         self.assertEqual(doc.status, "failed")
         self.assertIn("delivery unknown", doc.reason)
@@ -244,8 +260,13 @@ class TestOutbox(MessagingCase):
                 portfolio.append((rng.choice(["sms", "email", "phone"]), flags))
             rows = self.direct_messages(portfolio)
             self.gateway.requests.clear()
-            dispatch.dispatch(now=NOON, commit=False, settings=settings_dict(), print_batch=False,
-                              names=[r["name"] for r in rows])
+            dispatch.dispatch(
+                now=NOON,
+                commit=False,
+                settings=settings_dict(),
+                print_batch=False,
+                names=[r["name"] for r in rows],
+            )
             numbers_hit = {r.get("to") for r in self.gateway.requests}
             for row, (channel, flags) in zip(rows, portfolio, strict=True):
                 bs = flags.get("breathing_space_until")
@@ -258,7 +279,9 @@ class TestOutbox(MessagingCase):
                     checked += 1
                     self.assertEqual(doc.status, "suppressed", (flags, channel, doc.reason))
                     self.assertTrue(doc.reason)
-                    self.assertFalse(frappe.db.count("Communication", {"reference_name": row["arrears_case"]}))
+                    self.assertFalse(
+                        frappe.db.count("Communication", {"reference_name": row["arrears_case"]})
+                    )
                     self.assertFalse(frappe.db.count("SMS Log", {"sent_to": row["recipient"]}))
                     self.assertFalse(frappe.db.count("Email Queue", {"reference_name": row["arrears_case"]}))
                     self.assertNotIn(row["recipient"], numbers_hit)
@@ -277,8 +300,12 @@ class TestOutbox(MessagingCase):
 
     def test_dry_run_quiet_hours_and_backoff(self):
         rows = self.direct_messages([("sms", {}), ("email", {})])
-        dispatch.dispatch(now=NOON, commit=False, settings=settings_dict(dry_run=1), names=[r["name"] for r in rows])
-        self.assertEqual({frappe.db.get_value("Arrears Message", r["name"], "status") for r in rows}, {"dry_run"})
+        dispatch.dispatch(
+            now=NOON, commit=False, settings=settings_dict(dry_run=1), names=[r["name"] for r in rows]
+        )
+        self.assertEqual(
+            {frappe.db.get_value("Arrears Message", r["name"], "status") for r in rows}, {"dry_run"}
+        )
         self.assertEqual(self.gateway.count, 0)
 
         rows = self.direct_messages([("sms", {})])
@@ -288,13 +315,28 @@ class TestOutbox(MessagingCase):
         doc = frappe.get_doc("Arrears Message", rows[0]["name"])
         self.assertEqual((doc.status, str(doc.next_attempt_at)), ("queued", f"{day(1)} 08:00:00"))
         self.gateway.fail(503)
-        dispatch.dispatch(now=dt.datetime.combine(day(1), dt.time(9, 0)), commit=False, settings=quiet, names=[rows[0]["name"]])
+        dispatch.dispatch(
+            now=dt.datetime.combine(day(1), dt.time(9, 0)),
+            commit=False,
+            settings=quiet,
+            names=[rows[0]["name"]],
+        )
         doc.reload()
         self.assertEqual((doc.status, doc.attempts), ("queued", 1), doc.reason)
         self.assertIn("retry 1/", doc.reason)
-        dispatch.dispatch(now=dt.datetime.combine(day(1), dt.time(9, 1)), commit=False, settings=quiet, names=[rows[0]["name"]])
+        dispatch.dispatch(
+            now=dt.datetime.combine(day(1), dt.time(9, 1)),
+            commit=False,
+            settings=quiet,
+            names=[rows[0]["name"]],
+        )
         self.assertEqual(frappe.db.get_value("Arrears Message", doc.name, "status"), "queued", "backing off")
-        dispatch.dispatch(now=dt.datetime.combine(day(1), dt.time(10, 0)), commit=False, settings=quiet, names=[rows[0]["name"]])
+        dispatch.dispatch(
+            now=dt.datetime.combine(day(1), dt.time(10, 0)),
+            commit=False,
+            settings=quiet,
+            names=[rows[0]["name"]],
+        )
         self.assertEqual(frappe.db.get_value("Arrears Message", doc.name, "status"), "sent")
         self.assertEqual(frappe.db.count("SMS Log", {"sent_to": rows[0]["recipient"]}), 1)
 
@@ -315,7 +357,8 @@ class TestNightlyMessages(MessagingCase):
         for i, channel in enumerate(("sms", "email", "letter", "phone")):
             t = make_tenancy(
                 patch=patch, weekly_rent=100, preferred_channel=channel, tenant_name=f"Night Tenant {i}",
-                mobile_no=f"+4477001{i:05d}{random.randint(0, 9)}", email_id=f"night{i}.{patch[-5:]}@example.org",
+                mobile_no=f"+4477001{i:05d}{random.randint(0, 9)}",
+                email_id=f"night{i}.{patch[-5:]}@example.org",
             ).name  # fmt: skip
             weekly_ledger(t, day(-42), 7)
             tenancies[channel] = t
@@ -327,7 +370,9 @@ class TestNightlyMessages(MessagingCase):
         return frappe.get_all("Arrears Message", filters={"patch": patch}, pluck="name")
 
     def messages(self, patch):
-        return {m.channel: m for m in frappe.get_all("Arrears Message", filters={"patch": patch}, fields=["*"])}
+        return {
+            m.channel: m for m in frappe.get_all("Arrears Message", filters={"patch": patch}, fields=["*"])
+        }
 
     def test_nightly_run_sends_every_channel_through_the_host(self):
         patch, officer, rule, tenancies = self.scenario()
@@ -338,7 +383,11 @@ class TestNightlyMessages(MessagingCase):
         self.assertEqual({m.status for m in queued.values()}, {"queued"})
 
         counts = dispatch.dispatch(now=NOON, commit=False, settings=settings_dict(), names=self.names(patch))
-        self.assertEqual(counts.get("sent"), 4, (counts, {c: (m.status, m.reason) for c, m in self.messages(patch).items()}))
+        self.assertEqual(
+            counts.get("sent"),
+            4,
+            (counts, {c: (m.status, m.reason) for c, m in self.messages(patch).items()}),
+        )
         sent = self.messages(patch)
         for channel, msg in sent.items():
             self.assertEqual(msg.status, "sent", (channel, msg.reason))
@@ -351,13 +400,18 @@ class TestNightlyMessages(MessagingCase):
         email = sent["email"]
         comm = frappe.get_doc("Communication", email.communication)
         self.assertEqual((comm.reference_doctype, comm.reference_name), ("Arrears Case", email.arrears_case))
-        self.assertIn(("Customer", email.customer), {(l.link_doctype, l.link_name) for l in comm.timeline_links})
+        self.assertIn(
+            ("Customer", email.customer),
+            {(link.link_doctype, link.link_name) for link in comm.timeline_links},
+        )
         self.assertTrue(frappe.db.exists("Email Queue", {"communication": comm.name}))
         self.assertIn(tenancies["email"], comm.content)
         # sms: SMS Log, a Communication (SMS) and the loopback gateway got the request
         sms = sent["sms"]
         self.assertEqual(sms.reference_doctype, "SMS Log")
-        self.assertEqual(frappe.db.get_value("Communication", sms.communication, "communication_medium"), "SMS")
+        self.assertEqual(
+            frappe.db.get_value("Communication", sms.communication, "communication_medium"), "SMS"
+        )
         self.assertEqual([r["to"] for r in self.gateway.requests], [sms.recipient])
         self.assertIn(tenancies["sms"], self.gateway.requests[0]["text"])
         # letter: a private PDF on the case, and the day's print batch on the AWM Run
@@ -369,21 +423,29 @@ class TestNightlyMessages(MessagingCase):
         self.assertTrue(letter.print_batch)
         batch = frappe.get_doc("File", letter.print_batch)
         self.assertEqual((batch.attached_to_doctype, batch.attached_to_name), ("AWM Run", run["name"]))
-        from pypdf import PdfReader
         import io
+
+        from pypdf import PdfReader
 
         self.assertGreaterEqual(len(PdfReader(io.BytesIO(batch.get_content())).pages), 2)  # cover + letter
         # phone: a ToDo for the case officer
         phone = sent["phone"]
         todo = frappe.get_doc("ToDo", phone.reference_name)
-        self.assertEqual((todo.allocated_to, todo.reference_name, todo.status), (officer, phone.arrears_case, "Open"))
+        self.assertEqual(
+            (todo.allocated_to, todo.reference_name, todo.status), (officer, phone.arrears_case, "Open")
+        )
         self.assertTrue(todo.date)
 
         # rerunning the same night: no new outbox rows, nothing sent
         before = frappe.db.count("Arrears Message", {"patch": patch})
         again = run_nightly(day(0), patches=[patch])
         self.assertEqual(frappe.db.count("Arrears Message", {"patch": patch}), before, again.get("summary"))
-        counts = dispatch.dispatch(now=NOON + dt.timedelta(minutes=5), commit=False, settings=settings_dict(), names=self.names(patch))
+        counts = dispatch.dispatch(
+            now=NOON + dt.timedelta(minutes=5),
+            commit=False,
+            settings=settings_dict(),
+            names=self.names(patch),
+        )
         self.assertEqual(counts.get("sent", 0), 0, counts)
         self.assertEqual(self.gateway.count, 1)
 
@@ -413,5 +475,7 @@ class TestNightlyMessages(MessagingCase):
         self.assertEqual(final["sms"].approved_by, "Administrator")
         self.assertEqual(self.gateway.count, 1)
         # one approved run reached the rule's threshold: switched to automatic
-        self.assertEqual(frappe.db.get_value("Worktray Rule", rule, ["approved_runs", "approval_required"]), (1, 0))
+        self.assertEqual(
+            frappe.db.get_value("Worktray Rule", rule, ["approved_runs", "approval_required"]), (1, 0)
+        )
         self.assertTrue(run["name"])

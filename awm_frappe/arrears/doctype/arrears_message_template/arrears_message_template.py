@@ -81,7 +81,11 @@ def preview_template(doc, tenancy: str, as_of=None) -> dict:
     from awm_frappe.engine import facts
 
     case_frame = facts.build_case_frame(
-        host.inputs.tenancies, host.inputs.ledger, host.inputs.cases, host.inputs.actions, as_of,
+        host.inputs.tenancies,
+        host.inputs.ledger,
+        host.inputs.cases,
+        host.inputs.actions,
+        as_of,
         settings=host.pack.settings,
     )
     if tenancy not in case_frame.index:
