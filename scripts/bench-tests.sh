@@ -14,8 +14,14 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 as_bench_user() {
   if [ "$(id -un)" = "$BENCH_USER" ]; then "$@"; else sudo -u "$BENCH_USER" -H "$@"; fi
 }
+# Two test runs on one site deadlock and see each other's data: take the bench's lock when flock exists.
+LOCK=${AWM_BENCH_LOCK:-/tmp/awm-bench.lock}
 bench_cmd() {
-  (cd "$BENCH_DIR" && as_bench_user env CI=1 bench "$@")
+  if command -v flock >/dev/null; then
+    (cd "$BENCH_DIR" && flock "$LOCK" sudo -u "$BENCH_USER" -H env CI=1 bench "$@")
+  else
+    (cd "$BENCH_DIR" && as_bench_user env CI=1 bench "$@")
+  fi
 }
 
 # Point the bench's app at this checkout; copy it first when the bench user cannot read it
