@@ -17,11 +17,14 @@ as_bench_user() {
 # Two test runs on one site deadlock and see each other's data: take the bench's lock when flock exists.
 LOCK=${AWM_BENCH_LOCK:-/tmp/awm-bench.lock}
 bench_cmd() {
-  if command -v flock >/dev/null; then
-    (cd "$BENCH_DIR" && flock "$LOCK" sudo -u "$BENCH_USER" -H env CI=1 bench "$@")
-  else
-    (cd "$BENCH_DIR" && as_bench_user env CI=1 bench "$@")
-  fi
+  (
+    cd "$BENCH_DIR"
+    if command -v flock >/dev/null; then
+      exec 9>>"$LOCK"
+      flock 9
+    fi
+    as_bench_user env CI=1 bench "$@"
+  )
 }
 
 # Point the bench's app at this checkout; copy it first when the bench user cannot read it
