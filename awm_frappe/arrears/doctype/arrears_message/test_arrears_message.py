@@ -298,6 +298,25 @@ class TestOutbox(MessagingCase):
                     self.assertEqual(doc.status, "sent", (flags, channel, doc.reason))
         self.assertGreater(checked, 5)
 
+    def test_a_channel_opt_out_on_the_tenancy_stops_that_channel_only(self):
+        rows = self.direct_messages(
+            [("sms", {"opt_out_sms": 1}), ("email", {"opt_out_sms": 1}), ("email", {"opt_out_email": 1})]
+        )
+        self.gateway.requests.clear()
+        dispatch.dispatch(
+            now=NOON,
+            commit=False,
+            settings=settings_dict(),
+            print_batch=False,
+            names=[r["name"] for r in rows],
+        )
+        statuses = [frappe.db.get_value("Arrears Message", r["name"], ["status", "reason"]) for r in rows]
+        self.assertEqual(statuses[0], ("suppressed", "opted out of sms"))
+        self.assertEqual(statuses[1][0], "sent")  # opting out of SMS does not stop email
+        self.assertEqual(statuses[2], ("suppressed", "opted out of email"))
+        self.assertEqual(self.gateway.requests, [])
+        self.assertFalse(frappe.db.count("Email Queue", {"reference_name": rows[2]["arrears_case"]}))
+
     def test_dry_run_quiet_hours_and_backoff(self):
         rows = self.direct_messages([("sms", {}), ("email", {})])
         dispatch.dispatch(
