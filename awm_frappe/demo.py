@@ -612,6 +612,7 @@ def remove_demo_data(prefix: str = "DEMO-", commit: bool = True) -> dict:
             [tuple(cases)],
         )
     for doctype, column in (
+        ("Arrears Message", "tenancy"),
         ("Payment Agreement", "tenancy"),
         ("Arrears Case", "tenancy"),
         ("Rent Transaction", "tenancy"),
