@@ -325,3 +325,30 @@ def make_rule(
     }
     doc.update(fields)
     return _insert(doc)
+
+
+def make_patch(label: str, prefix: str = "AWM") -> str:
+    """A fresh patch Territory with a unique name, so suites never see each other's cases."""
+    name = f"{prefix} {label} {frappe.generate_hash(length=5)}"
+    make_territory(name)
+    return name
+
+
+def make_weekly_ledger(tenancy: str, first_monday, weeks: int, rent: float = 100.0, paid: float = 0.0):
+    """Weekly rent (and optional payments two days later) as Rent Transactions, in one bulk insert."""
+    from awm_frappe.host.writeback import bulk_insert
+
+    now = frappe.utils.now_datetime()
+    rows = []
+    for week in range(weeks):
+        monday = frappe.utils.add_days(first_monday, 7 * week)
+        rows.append([frappe.generate_hash(length=10), now, now, "Administrator", "Administrator",
+                     tenancy, monday, rent, "rent"])  # fmt: skip
+        if paid:
+            rows.append([frappe.generate_hash(length=10), now, now, "Administrator", "Administrator",
+                         tenancy, frappe.utils.add_days(monday, 2), -paid, "payment"])  # fmt: skip
+    bulk_insert(
+        "Rent Transaction",
+        ["name", "creation", "modified", "owner", "modified_by", "tenancy", "posting_date", "amount", "kind"],
+        rows,
+    )

@@ -32,29 +32,15 @@ from awm_frappe.tests.factories import (
     make_officer,
     make_rule,
     make_tenancy,
-    make_territory,
+    make_weekly_ledger,
+)
+from awm_frappe.tests.factories import (
+    make_patch as _make_patch,
 )
 
 
 def make_patch(label: str) -> str:
-    name = f"AWM MSG {label} {frappe.generate_hash(length=5)}"
-    make_territory(name)
-    return name
-
-
-def weekly_ledger(tenancy: str, first_monday, weeks: int, rent: float = 100.0):
-    from awm_frappe.host.writeback import bulk_insert
-
-    now = frappe.utils.now_datetime()
-    bulk_insert(
-        "Rent Transaction",
-        ["name", "creation", "modified", "owner", "modified_by", "tenancy", "posting_date", "amount", "kind"],
-        [
-            [frappe.generate_hash(length=10), now, now, "Administrator", "Administrator", tenancy,
-             add_days(first_monday, 7 * w), rent, "rent"]
-            for w in range(weeks)
-        ],
-    )  # fmt: skip
+    return _make_patch(label, prefix="AWM MSG")
 
 
 def set_settings(**values):
@@ -379,7 +365,7 @@ class TestNightlyMessages(MessagingCase):
                 mobile_no=f"+4477001{i:05d}{random.randint(0, 9)}",
                 email_id=f"night{i}.{patch[-5:]}@example.org",
             ).name  # fmt: skip
-            weekly_ledger(t, day(-42), 7)
+            make_weekly_ledger(t, day(-42), 7)
             tenancies[channel] = t
         set_settings(automation_enabled=1, dry_run=0, ledger_source="Rent Transaction", frequency_cap_days=0,
                      automated_patches=[], automated_action_types=[])  # fmt: skip

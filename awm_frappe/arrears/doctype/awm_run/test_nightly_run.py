@@ -26,58 +26,15 @@ from awm_frappe.tests.factories import (
     make_officer,
     make_rent_transaction,
     make_tenancy,
-    make_territory,
+    make_weekly_ledger,
 )
-
-# ---- factories local to this suite (reported to the factories owner) -----------------------------------
+from awm_frappe.tests.factories import (
+    make_patch as _make_patch,
+)
 
 
 def make_patch(label: str) -> str:
-    name = f"AWM NR {label} {frappe.generate_hash(length=5)}"
-    make_territory(name)
-    return name
-
-
-def make_weekly_ledger(tenancy: str, first_monday, weeks: int, rent: float = 100.0, paid: float = 0.0):
-    """Weekly rent (and optional payments two days later) as Rent Transactions, in one bulk insert."""
-    from awm_frappe.host.writeback import bulk_insert
-
-    now = frappe.utils.now_datetime()
-    rows = []
-    for week in range(weeks):
-        monday = add_days(first_monday, 7 * week)
-        rows.append(
-            [
-                frappe.generate_hash(length=10),
-                now,
-                now,
-                "Administrator",
-                "Administrator",
-                tenancy,
-                monday,
-                rent,
-                "rent",
-            ]
-        )
-        if paid:
-            rows.append(
-                [
-                    frappe.generate_hash(length=10),
-                    now,
-                    now,
-                    "Administrator",
-                    "Administrator",
-                    tenancy,
-                    add_days(monday, 2),
-                    -paid,
-                    "payment",
-                ]
-            )
-    bulk_insert(
-        "Rent Transaction",
-        ["name", "creation", "modified", "owner", "modified_by", "tenancy", "posting_date", "amount", "kind"],
-        rows,
-    )
+    return _make_patch(label, prefix="AWM NR")
 
 
 @contextmanager
