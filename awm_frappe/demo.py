@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from frappe.utils import cint, getdate, now_datetime, nowdate
 
-from awm_frappe.host.writeback import bulk_insert, reserve_names
+from awm_frappe.host.writeback import DOC_COLUMNS, bulk_insert, reserve_names
 
 ROLES = ("Income Officer",)
 
@@ -157,12 +157,7 @@ def _customers(tenancies: pd.DataFrame, prefix: str, patches: dict) -> dict:
     bulk_insert(
         "Customer",
         [
-            "name",
-            "creation",
-            "modified",
-            "owner",
-            "modified_by",
-            "docstatus",
+            *DOC_COLUMNS,
             "idx",
             "customer_name",
             "customer_type",
@@ -177,12 +172,7 @@ def _customers(tenancies: pd.DataFrame, prefix: str, patches: dict) -> dict:
 def _tenancies(tenancies: pd.DataFrame, prefix: str, patches: dict, customers: dict) -> None:
     now, user = now_datetime(), frappe.session.user
     fields = [
-        "name",
-        "creation",
-        "modified",
-        "owner",
-        "modified_by",
-        "docstatus",
+        *DOC_COLUMNS,
         "idx",
         "tenancy_ref",
         "customer",
@@ -308,12 +298,7 @@ def _rent_transactions(ledger: pd.DataFrame, prefix: str) -> int:
     bulk_insert(
         "Rent Transaction",
         [
-            "name",
-            "creation",
-            "modified",
-            "owner",
-            "modified_by",
-            "docstatus",
+            *DOC_COLUMNS,
             "idx",
             "tenancy",
             "posting_date",
@@ -398,12 +383,7 @@ def _cases(
     bulk_insert(
         "Arrears Case",
         [
-            "name",
-            "creation",
-            "modified",
-            "owner",
-            "modified_by",
-            "docstatus",
+            *DOC_COLUMNS,
             "idx",
             "tenancy",
             "customer",
@@ -457,12 +437,7 @@ def _cases(
     bulk_insert(
         "ToDo",
         [
-            "name",
-            "creation",
-            "modified",
-            "owner",
-            "modified_by",
-            "docstatus",
+            *DOC_COLUMNS,
             "idx",
             "status",
             "priority",
@@ -508,12 +483,7 @@ def _cases(
         bulk_insert(
             "Payment Agreement",
             [
-                "name",
-                "creation",
-                "modified",
-                "owner",
-                "modified_by",
-                "docstatus",
+                *DOC_COLUMNS,
                 "idx",
                 "tenancy",
                 "arrears_case",
@@ -570,12 +540,7 @@ def _cases(
     bulk_insert(
         "Arrears Case Action",
         [
-            "name",
-            "creation",
-            "modified",
-            "owner",
-            "modified_by",
-            "docstatus",
+            *DOC_COLUMNS,
             "parent",
             "parentfield",
             "parenttype",

@@ -88,12 +88,8 @@ CASE_DATES = (
     "paused_until",
     "next_action_due",
 )
-CASE_FIELDS = (
-    "name",
-    "tenancy",
-    "customer",
-    "tenant_name",
-    "patch",
+# What the night writes to an open case (host/writeback.py) ...
+CASE_OUT = (
     "status",
     "stage",
     "priority",
@@ -111,9 +107,18 @@ CASE_FIELDS = (
     "next_action_due",
     "last_action",
     "last_action_date",
-    "last_letter_failed",
     "paused_until",
     "pause_reason",
+)
+# ... and what it reads: that, plus who the case is and the facts officers record.
+CASE_FIELDS = (
+    "name",
+    "tenancy",
+    "customer",
+    "tenant_name",
+    "patch",
+    *CASE_OUT,
+    "last_letter_failed",
     "nosp_served_date",
     "court_date",
     "court_outcome",

@@ -36,33 +36,14 @@ from frappe.model.naming import parse_naming_series
 from frappe.utils import add_days, now_datetime
 
 from awm_frappe.arrears.doctype.arrears_case.arrears_case import PAUSE_REASONS
-from awm_frappe.host.frames import RECOMMENDED, HostFrames
+from awm_frappe.host.frames import CASE_OUT, RECOMMENDED, HostFrames
 
 CHUNK = 1000
+# The columns every document row needs, in the order bulk inserts list them.
+DOC_COLUMNS = ("name", "creation", "modified", "owner", "modified_by", "docstatus")
 MONEY = ("balance", "collectable_arrears", "arrears_after_grace", "priority")
 FLOATS = ("weeks_owed", "risk_score")
 DATES = ("next_action_due", "last_action_date", "paused_until", "opened_on", "closed_on")
-CASE_OUT = (
-    "status",
-    "stage",
-    "priority",
-    "officer",
-    "balance",
-    "collectable_arrears",
-    "arrears_after_grace",
-    "weeks_owed",
-    "risk_score",
-    "risk_band",
-    "risk_reasons",
-    "next_action",
-    "next_action_rule",
-    "next_action_reason",
-    "next_action_due",
-    "last_action",
-    "last_action_date",
-    "paused_until",
-    "pause_reason",
-)
 LINKS = ("officer", "next_action", "next_action_rule", "last_action", "agreement", "open_case")
 
 
