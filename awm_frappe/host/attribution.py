@@ -35,6 +35,7 @@ from frappe import _
 from frappe.utils import add_days, cint, flt, get_datetime, getdate, now_datetime, nowdate
 
 from awm_frappe.host.ledger import days_to_dates as _days_to_dates
+from awm_frappe.host.ledger import receivable_filter
 
 DEFAULT_DAYS = 14
 LOOKBACK_DAYS = 60  # messages sent in the last N days are (re)attributed each run
@@ -86,13 +87,7 @@ def read_payments(since, as_of, kinds=PAYMENT_KINDS) -> pd.DataFrame:
     messaged = """select distinct m.tenancy from `tabArrears Message` m
         where m.status = 'sent' and m.control_group = 0 and m.sent_at >= %(since_dt)s"""
     if (settings.get("ledger_source") or "Rent Transaction") == "ERPNext Receivables":
-        extra = ""
-        if settings.get("company"):
-            extra += " and p.company = %(company)s"
-            values["company"] = settings.get("company")
-        if settings.get("receivable_account"):
-            extra += " and p.account = %(account)s"
-            values["account"] = settings.get("receivable_account")
+        extra = receivable_filter("p", values, settings.get("company"), settings.get("receivable_account"))
         rows = frappe.db.sql(
             f"""select t.name, to_days(p.posting_date), -sum(p.amount) * 1e0
             from `tabPayment Ledger Entry` p

@@ -595,7 +595,7 @@ def record_on_timelines(campaign, rows: list[dict], inserted_keys, as_of) -> int
     A queued message is a contact (channel set); a control or suppressed member's row is shown to people
     but is not an action the engine counts (by_automation + outcome 'recommended'), so holding someone
     back never changes their ladder or frequency cap."""
-    from awm_frappe.host.writeback import bulk_insert
+    from awm_frappe.host.writeback import TIMELINE_COLUMNS, bulk_insert
 
     inserted = set(inserted_keys)
     rows = [r for r in rows if r["idempotency_key"] in inserted and r.get("arrears_case")]
@@ -640,9 +640,7 @@ def record_on_timelines(campaign, rows: list[dict], inserted_keys, as_of) -> int
         )  # fmt: skip
     bulk_insert(
         "Arrears Case Action",
-        ["name", "creation", "modified", "modified_by", "owner", "docstatus", "parent", "parentfield",
-         "parenttype", "idx", "action_date", "action_type", "channel", "rule", "by_automation", "user",
-         "outcome", "notes", "awm_run", "message_status", "reference"],
+        TIMELINE_COLUMNS,
         values,
     )  # fmt: skip
     return len(values)
@@ -735,13 +733,9 @@ def member_payments(campaign: str, as_of, window_days: int = 14, kinds=PAYMENT_K
     settings = frappe.get_cached_doc("AWM Settings")
     values = {"campaign": campaign, "days": cint(window_days), "as_of": getdate(as_of), "kinds": tuple(kinds)}
     if (settings.get("ledger_source") or "Rent Transaction") == "ERPNext Receivables":
-        extra = ""
-        if settings.get("company"):
-            extra += " and ple.company = %(company)s"
-            values["company"] = settings.get("company")
-        if settings.get("receivable_account"):
-            extra += " and ple.account = %(account)s"
-            values["account"] = settings.get("receivable_account")
+        from awm_frappe.host.ledger import receivable_filter
+
+        extra = receivable_filter("ple", values, settings.get("company"), settings.get("receivable_account"))
         payments = f"""left join `tabTenancy` t on t.name = m.tenancy
             left join `tabPayment Ledger Entry` p on p.party_type = 'Customer' and p.party = t.customer
                 and p.delinked = 0 and p.account_type = 'Receivable' and p.amount < 0

@@ -76,14 +76,22 @@ def read_rent_transactions(as_of, patches=None) -> pd.DataFrame:
     return _frame(rows)
 
 
-def read_receivables(as_of, patches=None, company=None, account=None) -> pd.DataFrame:
-    where, values = patch_condition(patches)
+def receivable_filter(alias: str, values: dict, company=None, account=None) -> str:
+    """SQL conditions limiting Payment Ledger Entries (aliased ``alias``) to the landlord's company and
+    receivable account when they are set; fills ``values`` with the parameters."""
+    where = ""
     if company:
-        where += " and ple.company = %(company)s"
+        where += f" and {alias}.company = %(company)s"
         values["company"] = company
     if account:
-        where += " and ple.account = %(account)s"
+        where += f" and {alias}.account = %(account)s"
         values["account"] = account
+    return where
+
+
+def read_receivables(as_of, patches=None, company=None, account=None) -> pd.DataFrame:
+    where, values = patch_condition(patches)
+    where += receivable_filter("ple", values, company, account)
     rows = frappe.db.sql(
         f"""select t.name, to_days(ple.posting_date), sum(ple.amount) * 1e0,
             case

@@ -340,7 +340,7 @@ def record_outcomes(rows: list[dict], update_only: bool = False) -> int:
     none (a campaign message, or a message the night did not write) a row is appended, unless
     ``update_only``.
     """
-    from awm_frappe.host.writeback import bulk_insert, bulk_update
+    from awm_frappe.host.writeback import TIMELINE_COLUMNS, bulk_insert, bulk_update
 
     rows = [r for r in rows if r.get("arrears_case") and r.get("name")]
     if not rows:
@@ -386,9 +386,7 @@ def record_outcomes(rows: list[dict], update_only: bool = False) -> int:
     bulk_update("Arrears Case Action", changes, modified=now, modified_by=user)
     bulk_insert(
         "Arrears Case Action",
-        ["name", "creation", "modified", "modified_by", "owner", "docstatus", "parent", "parentfield",
-         "parenttype", "idx", "action_date", "action_type", "channel", "rule", "by_automation", "user",
-         "outcome", "notes", "awm_run", "message_status", "reference"],
+        TIMELINE_COLUMNS,
         inserts,
     )  # fmt: skip
     return len(changes) + len(inserts)

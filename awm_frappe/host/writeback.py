@@ -41,6 +41,12 @@ from awm_frappe.host.frames import CASE_OUT, RECOMMENDED, HostFrames
 CHUNK = 1000
 # The columns every document row needs, in the order bulk inserts list them.
 DOC_COLUMNS = ("name", "creation", "modified", "owner", "modified_by", "docstatus")
+# An Arrears Case Action (timeline) row, in the order its bulk inserts give the values.
+TIMELINE_COLUMNS = [
+    "name", "creation", "modified", "modified_by", "owner", "docstatus", "parent", "parentfield",
+    "parenttype", "idx", "action_date", "action_type", "channel", "rule", "by_automation", "user",
+    "outcome", "notes", "awm_run", "message_status", "reference",
+]  # fmt: skip
 MONEY = ("balance", "collectable_arrears", "arrears_after_grace", "priority")
 FLOATS = ("weeks_owed", "risk_score")
 DATES = ("next_action_due", "last_action_date", "paused_until", "opened_on", "closed_on")
@@ -324,11 +330,7 @@ def _append_timeline(d, host, case_name, mask, performed, dry_run, new_case_of, 
     if rows.empty:
         return 0
     cases = host.cases
-    fields = [
-        "name", "creation", "modified", "modified_by", "owner", "docstatus", "parent", "parentfield",
-        "parenttype", "idx", "action_date", "action_type", "channel", "rule", "by_automation", "user",
-        "outcome", "notes", "awm_run", "message_status", "reference",
-    ]  # fmt: skip
+    fields = TIMELINE_COLUMNS
     next_idx = dict(host.timeline_idx)
     values = []
     for tenancy, row in rows.iterrows():
