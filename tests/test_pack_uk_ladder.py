@@ -154,6 +154,82 @@ def test_vulnerable_review_starts_where_the_sms_would(collectable, expected):
     assert action(**owing(collectable), vulnerable=True) == expected
 
 
+# --- risk call (needs the risk model) --------------------------------------------------------------
+
+AFTER_LETTER_1 = {
+    "stage": "letter_1",
+    "last_letter_1_date": ago(days=7),
+    "risk_band": "high",
+    "risk_score": 0.8,
+}
+
+
+@pytest.mark.parametrize(
+    ("after_grace", "expected"), [(199.99, "none"), (200.0, "arrears_call"), (250, "arrears_call")]
+)
+def test_a_high_risk_case_owing_2_weeks_gets_a_call_a_week_after_letter_1(after_grace, expected):
+    assert (
+        action(**in_case(**owing(after_grace, collectable=after_grace + 100), **AFTER_LETTER_1)) == expected
+    )
+
+
+def test_the_call_is_an_officer_task_that_says_why():
+    verdict = decide(**in_case(**owing(240, collectable=340), **AFTER_LETTER_1))
+    assert verdict["rule"] == "risk_call"
+    assert verdict["action_type"] == "route_to_officer"
+    assert verdict["needs_officer"]
+    assert verdict["stage_to"] == "letter_1"  # a conversation, not a step up the ladder
+    assert verdict["reason"] == (
+        "Risk of more arrears 80%; arrears after grace £240.00 ≥ 2 weeks' rent a week after Letter 1: "
+        "call to agree a plan"
+    )
+
+
+@pytest.mark.parametrize(("band", "expected"), [("high", "arrears_call"), ("medium", "none"), ("", "none")])
+def test_only_the_high_band_calls_and_without_a_model_nothing_changes(band, expected):
+    facts = in_case(**owing(240, collectable=340), **{**AFTER_LETTER_1, "risk_band": band})
+    assert action(**facts) == expected
+
+
+@pytest.mark.parametrize(("days_ago", "expected"), [(6, "none"), (7, "arrears_call"), (14, "arrears_call")])
+def test_the_call_waits_a_week_after_letter_1_then_comes_before_letter_2(days_ago, expected):
+    facts = in_case(
+        **owing(240, collectable=340), **{**AFTER_LETTER_1, "last_letter_1_date": ago(days=days_ago)}
+    )
+    assert action(**facts) == expected
+
+
+def test_one_call_in_28_days_then_the_ladder_goes_on():
+    facts = in_case(**owing(240, collectable=340), **{**AFTER_LETTER_1, "last_letter_1_date": ago(days=14)})
+    assert action(**facts, last_arrears_call_date=ago(days=27)) == "letter_2"
+    assert action(**facts, last_arrears_call_date=ago(days=28)) == "arrears_call"
+
+
+@pytest.mark.parametrize(
+    "blocker",
+    [
+        {"nosp_valid": True, "nosp_served": True},
+        {"agreement_live": True},
+        {"agreement_breached": True},
+        {
+            "court_date_set": True,
+            "court_date": ago(days=400),
+            "court_date_past": True,
+            "court_outcome": "STR",
+        },
+    ],
+)
+def test_no_call_with_a_notice_an_agreement_or_a_court_date(blocker):
+    assert action(**in_case(**owing(240, collectable=340), **AFTER_LETTER_1), **blocker) != "arrears_call"
+
+
+def test_a_vulnerable_tenant_keeps_the_vulnerability_route_and_the_notice_still_comes_first():
+    facts = in_case(**owing(240, collectable=340), **AFTER_LETTER_1)
+    assert rule(**facts, vulnerable=True) == "vulnerable_review"
+    at_notice = in_case(**owing(500), **AFTER_LETTER_2, risk_band="high", risk_score=0.9)
+    assert action(**at_notice) == "nosp"  # the score never holds back or brings forward a notice
+
+
 # --- Letter 2 --------------------------------------------------------------------------------------
 
 
