@@ -146,3 +146,19 @@ def test_closed_cases_leave_no_stage_and_untouched_cases_keep_theirs(export, tmp
     assert len(closed) and len(untouched)
     assert (closed["stage_to"] == "").all()
     assert (untouched["stage_to"] == untouched["stage_from"]).all()
+
+
+def test_simulate_several_seeds_prints_each_and_the_range(tmp_path, capsys):
+    out = tmp_path / "seeds"
+    args = ["simulate", "--tenancies", "150", "--weeks", "2", "--seeds", "3", "4", "--no-model"]
+    assert main([*args, "--no-report", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "seeds.json").read_text())
+    assert summary["seeds"] == [3, 4]
+    for seed in (3, 4):
+        results = json.loads((out / f"seed-{seed}" / "results.json").read_text())
+        assert results["config"]["seed"] == seed
+        reduction = results["comparison"]["caseload_reduction"]
+        assert any(line.split()[:2] == [str(seed), f"{reduction:.1%}"] for line in printed.splitlines())
+    assert "caseload reduction" in printed
+    assert "no worse on every seed" in printed

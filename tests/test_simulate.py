@@ -171,3 +171,34 @@ def test_write_results(result, tmp_path):
     for policy in simulate.POLICIES:
         weekly = pd.read_csv(tmp_path / f"weekly_{policy}.csv")
         assert len(weekly) == SMALL["weeks"]
+
+
+@pytest.mark.parametrize("pack_name", ["uk-ladder", "hackney-2020"])
+def test_every_officer_step_of_the_shipped_packs_costs_its_documented_minutes(pack_name):
+    from awm_frappe.engine.packs import load_pack
+
+    officer_steps = {
+        rule.action.code for rule in load_pack(pack_name).rules if rule.action.type == "route_to_officer"
+    }
+    assert officer_steps <= set(simulate.ACTION_MINUTES)
+    # A call the risk model asks for is a conversation with the tenant, timed as a phone call.
+    assert simulate.ACTION_MINUTES["arrears_call"] == "phone"
+    assert "arrears_call" in simulate.CONVERSATIONS
+
+
+def test_seed_summary_puts_paired_seeds_side_by_side_with_their_range(result):
+    other = _run(seed=8).results
+    summary = simulate.seed_summary([result.results, other])
+    assert summary["seeds"] == [7, 8]
+    assert [row["seed"] for row in summary["per_seed"]] == [7, 8]
+    for row, results in zip(summary["per_seed"], (result.results, other), strict=True):
+        assert row["caseload_reduction"] == results["comparison"]["caseload_reduction"]
+        assert row["automation_nosp"] == results["policies"]["automation"]["overall"]["cases_reaching_nosp"]
+        assert row["no_worse"] == results["comparison"]["no_worse"]
+    for key, spread in summary["range"].items():
+        values = [row[key] for row in summary["per_seed"]]
+        assert spread["min"] == pytest.approx(min(values), abs=1e-4)
+        assert spread["max"] == pytest.approx(max(values), abs=1e-4)
+        assert spread["min"] <= spread["mean"] <= spread["max"]
+    assert summary["no_worse_on_every_seed"] == all(row["no_worse"] for row in summary["per_seed"])
+    json.dumps(summary)

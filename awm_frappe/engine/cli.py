@@ -200,6 +200,8 @@ def _simulate_and_report(args: argparse.Namespace, report_too: bool = True) -> d
 def cmd_simulate(args: argparse.Namespace) -> int:
     from awm_frappe.engine import report
 
+    if args.seeds:
+        return _simulate_seeds(args)
     results = _simulate_and_report(args, report_too=not args.no_report)
     out = Path(args.out)
     if args.json:
@@ -207,6 +209,30 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 0
     print(report.headline_text(results))
     print(f"\nresults.json, weekly CSVs{'' if args.no_report else ' and report.html'} in {out}")
+    return 0
+
+
+def _simulate_seeds(args: argparse.Namespace) -> int:
+    """One paired simulation per seed (each in OUT/seed-S), then the seeds side by side (OUT/seeds.json)."""
+    from awm_frappe.engine import report, simulate
+
+    out = Path(args.out)
+    runs = []
+    for seed in args.seeds:
+        runs.append(
+            _simulate_and_report(
+                argparse.Namespace(**{**vars(args), "seed": seed, "out": str(out / f"seed-{seed}")}),
+                report_too=not args.no_report,
+            )
+        )
+    summary = simulate.seed_summary(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "seeds.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    print(report.seeds_text(summary))
+    print(f"\nseeds.json in {out}; each seed's results in {out}/seed-S")
     return 0
 
 
@@ -426,6 +452,12 @@ def build_parser() -> argparse.ArgumentParser:
             sim_p.add_argument("--out", default=out_default)
         else:
             sim_p.add_argument("--out", required=True)
+    simulate_p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="run each seed (paired) and print them side by side, with the range",
+    )
     simulate_p.add_argument("--json", action="store_true", help="print the results as JSON")
     simulate_p.add_argument("--no-report", action="store_true", help="skip the HTML report and charts")
     demo_p.set_defaults(func=cmd_demo)

@@ -106,6 +106,36 @@ def headline_text(results: dict) -> str:
     return "\n".join(lines)
 
 
+def seeds_text(summary: dict) -> str:
+    """A multi-seed run (``simulate.seed_summary``) as a fixed-width table, one row per seed and a range."""
+    head = (
+        f"{'seed':>6}{'caseload cut':>14}{'hours cut':>11}{'arrears pp':>12}{'collection pp':>15}"
+        f"{'NOSP base→auto':>17}{'court base→auto':>17}{'no worse':>10}"
+    )
+    lines = [head, "-" * len(head)]
+    for row in summary["per_seed"]:
+        lines.append(
+            f"{row['seed']:>6}{row['caseload_reduction']:>14.1%}{row['officer_hours_reduction']:>11.1%}"
+            f"{row['arrears_pct_difference']:>+12.2f}{row['collection_rate_difference'] * 100:>+15.2f}"
+            f"{row['baseline_nosp']:>8,} → {row['automation_nosp']:<6,}"
+            f"{row['baseline_court']:>8,} → {row['automation_court']:<6,}"
+            f"{'yes' if row['no_worse'] else 'NO':>10}"
+        )
+    spread = summary["range"]
+    lines.append("-" * len(head))
+    lines.append(
+        f"caseload reduction {spread['caseload_reduction']['min']:.1%} to "
+        f"{spread['caseload_reduction']['max']:.1%} (mean {spread['caseload_reduction']['mean']:.1%}); "
+        f"arrears {spread['arrears_pct_difference']['min']:+.2f} to "
+        f"{spread['arrears_pct_difference']['max']:+.2f} pp; collection "
+        f"{spread['collection_rate_difference']['min'] * 100:+.2f} to "
+        f"{spread['collection_rate_difference']['max'] * 100:+.2f} pp"
+    )
+    verdict = "yes" if summary["no_worse_on_every_seed"] else "NO"
+    lines.append(f"arrears and collection no worse on every seed: {verdict}")
+    return "\n".join(lines)
+
+
 def _fmt(value, fmt: str) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "–"

@@ -349,15 +349,37 @@ ACTION_MINUTES = {
     "court_order_breach": "visit",
     "agreement_breach_follow_up": "phone",
     "vulnerable_review": "phone",
+    "arrears_call": "phone",
     "update_court_outcome": "task",
     "check_data": "task",
+    # hackney-2020's own codes for the same kinds of step
+    "send_nosp": "nosp",
+    "apply_for_outright_possession_warrant": "warrant",
+    "court_breach_visit": "visit",
+    "court_breach_no_payment": "visit",
+    "address_court_agreement_breach": "visit",
+    "informal_breached_after_letter": "phone",
+    "review_failed_letter": "task",
 }
+# Action codes whose effect the simulation records (a notice served, a warrant applied for), by pack.
+NOTICE_CODES = frozenset({"nosp", "send_nosp"})
+WARRANT_CODES = frozenset({"apply_for_warrant", "apply_for_outright_possession_warrant"})
 # Officer actions that are a conversation with the tenant (a response chance, like a call).
 CONVERSATIONS = frozenset(
-    {"pre_action_protocol_check", "court_order_breach", "agreement_breach_follow_up", "vulnerable_review"}
+    {
+        "pre_action_protocol_check",
+        "court_order_breach",
+        "agreement_breach_follow_up",
+        "vulnerable_review",
+        "arrears_call",
+        "court_breach_visit",
+        "court_breach_no_payment",
+        "address_court_agreement_breach",
+        "informal_breached_after_letter",
+    }
 )
 # Contacts that are legal notices (the response uplift applies).
-LEGAL_NOTICES = frozenset({"nosp", "court_warning_letter", "apply_for_court_date", "apply_for_warrant"})
+LEGAL_NOTICES = NOTICE_CODES | WARRANT_CODES | {"court_warning_letter", "apply_for_court_date"}
 ORDERS_WITH_TERMS = ("SPO", "ADT", "PPO", "SOT")
 
 
@@ -1095,10 +1117,10 @@ def _apply_actions(state, world, decisions, done, as_of, a, counters, officer_of
     state.legal_contact[idx] |= np.isin(action, list(LEGAL_NOTICES))
 
     # Effects of particular steps.
-    def rows(code: str) -> np.ndarray:
-        return idx[action == code]
+    def rows(*codes: str) -> np.ndarray:
+        return idx[np.isin(action, codes)]
 
-    served = rows("nosp")
+    served = rows(*NOTICE_CODES)
     cases["nosp_served_date"][served] = as_of
     state.reached_nosp[served] = True
     counters["nosp_served"] += len(served)
@@ -1122,7 +1144,7 @@ def _apply_actions(state, world, decisions, done, as_of, a, counters, officer_of
         & ~cases["agreement_formal"][checked]
     ]
     _court_agreements(state, world, needs_terms, as_of, a)
-    warrant = rows("apply_for_warrant")
+    warrant = rows(*WARRANT_CODES)
     cases["eviction_date"][warrant] = as_of + pd.Timedelta(weeks=a.legal.eviction_after_weeks)
     pausing = idx[kind == "pause"]
     if len(pausing):
@@ -1331,6 +1353,56 @@ def _r(value, digits: int):
     if not np.isfinite(value):
         return None
     return round(value, digits)
+
+
+# Per-seed figures of a multi-seed run (``seed_summary``): (key, where it comes from in one run's results).
+SEED_FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("caseload_reduction", ("comparison", "caseload_reduction")),
+    ("officer_hours_reduction", ("comparison", "officer_hours_reduction")),
+    ("arrears_pct_difference", ("comparison", "arrears_pct_difference")),
+    ("collection_rate_difference", ("comparison", "collection_rate_difference")),
+    ("baseline_officer_cases", ("policies", "baseline", "overall", "mean_officer_cases")),
+    ("automation_officer_cases", ("policies", "automation", "overall", "mean_officer_cases")),
+    ("baseline_nosp", ("policies", "baseline", "overall", "cases_reaching_nosp")),
+    ("automation_nosp", ("policies", "automation", "overall", "cases_reaching_nosp")),
+    ("baseline_court", ("policies", "baseline", "overall", "cases_reaching_court")),
+    ("automation_court", ("policies", "automation", "overall", "cases_reaching_court")),
+    ("baseline_evictions", ("policies", "baseline", "overall", "evictions")),
+    ("automation_evictions", ("policies", "automation", "overall", "evictions")),
+)
+
+
+def seed_summary(runs: list[dict]) -> dict:
+    """Figures of several seeds' results side by side, with each figure's min, max and mean.
+
+    The seeds are paired comparisons (each seed runs both policies on one portfolio), so the spread of a
+    difference across seeds is the honest measure of how much of it is noise."""
+    per_seed = []
+    for results in runs:
+        row = {"seed": results["config"]["seed"]}
+        for key, path in SEED_FIGURES:
+            value = results
+            for part in path:
+                value = value[part]
+            row[key] = value
+        row["no_worse"] = results["comparison"]["no_worse"]
+        per_seed.append(row)
+    frame = pd.DataFrame(per_seed)
+    spread = {
+        key: {
+            "min": _r(float(frame[key].min()), 4),
+            "max": _r(float(frame[key].max()), 4),
+            "mean": _r(float(frame[key].mean()), 4),
+        }
+        for key, _ in SEED_FIGURES
+    }
+    return {
+        "seeds": [row["seed"] for row in per_seed],
+        "config": {k: v for k, v in runs[0]["config"].items() if k != "seed"} if runs else {},
+        "per_seed": per_seed,
+        "range": spread,
+        "no_worse_on_every_seed": bool(all(row["no_worse"] for row in per_seed)),
+    }
 
 
 def write_results(result: SimulationResult, out_dir: str | Path) -> Path:
