@@ -281,6 +281,17 @@ def test_the_recorded_last_action_stands_unless_the_history_is_newer():
     assert (newer["last_action"], newer["last_action_date"]) == ("call", day(-1))
 
 
+def test_a_campaign_message_is_contact_but_not_the_ladders_last_action():
+    history = make_actions(("T1", -16, "letter_1", "letter"), ("T1", -2, "campaign_message", "sms"))
+    row = facts_for(make_case("T1"), actions=history).loc["T1"]
+    assert (row["last_action"], row["last_action_date"]) == ("letter_1", day(-16))
+    assert (row["last_contact_date"], row["last_contact_channel"]) == (day(-2), "sms")
+    assert row["last_campaign_message_date"] == day(-2)
+    # A pack that wants campaign messages to count as ladder steps says so.
+    counted = facts_for(make_case("T1"), actions=history, settings={"contact_only_actions": []}).loc["T1"]
+    assert (counted["last_action"], counted["last_action_date"]) == ("campaign_message", day(-2))
+
+
 def test_action_codes_that_would_shadow_a_fixed_field_get_no_column():
     assert shadowed_action_codes(["payment", "contact", "action", "letter_1"]) == [
         "payment",
@@ -323,6 +334,7 @@ def test_default_settings():
         "nosp_valid": "52 weeks",
         "warrant_window": "6 years",
         "agreement_tolerance_days": 5,
+        "contact_only_actions": ["campaign_message"],
     }
 
 

@@ -577,6 +577,16 @@ def test_bad_settings_are_reported_and_defaults_kept():
     assert [r.name for r in pack.rules] == ["good"]
 
 
+def test_contact_only_actions_is_a_list_of_codes():
+    pack = parse_pack({"pack": "p", "settings": {"contact_only_actions": ["campaign_message", "survey"]}})
+    assert pack.settings["contact_only_actions"] == ["campaign_message", "survey"]
+    bad = parse_pack({"pack": "p", "settings": {"contact_only_actions": "campaign_message"}, "rules": [GOOD]})
+    assert bad.settings["contact_only_actions"] == ["campaign_message"]  # the default stays
+    assert [p.message for p in bad.problems] == [
+        "contact_only_actions: must be a list of snake_case action codes; using ['campaign_message']"
+    ]
+
+
 def test_a_pack_that_is_not_a_pack_raises():
     with pytest.raises(RuleError):
         parse_pack([])

@@ -9,7 +9,8 @@ Definitions and the choices behind them:
 - Tenancies without a case row: ``has_case`` False, text fields ``''`` (``status`` too), dates NaT,
   flags False, counts 0.
 - ``last_action``/``last_action_date``: the cases frame's values, unless the action history (dated ≤
-  as_of) holds a later action, which then wins. ``last_contact_*``: the latest history action with a
+  as_of) holds a later action, which then wins; codes in the ``contact_only_actions`` setting (campaign
+  messages) never count as the last action. ``last_contact_*``: the latest history action with a
   non-empty channel. On a date tie the later row of ``actions`` wins. History dated after as_of is
   ignored, like the ledger.
 - ``last_<code>_date`` for every code in ``actions`` (at any date, so the columns do not change with
@@ -57,6 +58,9 @@ DEFAULT_SETTINGS = {
     "nosp_valid": "52 weeks",
     "warrant_window": "6 years",
     "agreement_tolerance_days": 5,
+    # Contact that is not a step of the ladder: it counts for last_contact_* and last_<code>_date, never
+    # as last_action, so a campaign text between Letter 1 and Letter 2 does not reset the ladder's clock.
+    "contact_only_actions": ["campaign_message"],
 }
 _NAT = np.datetime64("NaT", "ns")
 # Case-state columns passed through to the frame as recorded (after defaults).
@@ -105,7 +109,8 @@ def compute_facts(
     facts["has_case"] = case["has_case"]
     for name in _CASE_PASSTHROUGH:
         facts[name] = case[name]
-    facts[["last_action", "last_action_date"]] = _last_action(case, history)
+    ladder_steps = history[~history["action"].isin(settings["contact_only_actions"])].reset_index(drop=True)
+    facts[["last_action", "last_action_date"]] = _last_action(case, ladder_steps)
     facts[["last_contact_date", "last_contact_channel"]] = _last_contact(history, ids)
     _add_court_and_pause_facts(facts, as_of, settings)
     facts["breathing_space"] = (_dates(tenancies, "breathing_space_until") >= as_of).to_numpy()

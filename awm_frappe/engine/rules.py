@@ -661,6 +661,10 @@ def _parse_setting(key: str, value):
         return value
     if key == "code_sets":
         return _parse_code_sets(value)
+    if key == "contact_only_actions":
+        if not isinstance(value, list) or not all(isinstance(c, str) and _CODE.match(c) for c in value):
+            raise _Invalid("must be a list of snake_case action codes")
+        return list(value)
     raise _Invalid("unknown setting")
 
 
