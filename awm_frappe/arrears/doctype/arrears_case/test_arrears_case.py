@@ -13,6 +13,7 @@ from frappe.tests.utils import FrappeTestCase
 from frappe.utils import getdate
 
 from awm_frappe.arrears.doctype.arrears_case.arrears_case import OpenCaseExistsError
+from awm_frappe.host import loopback
 from awm_frappe.tests.factories import (
     BASE_DATE,
     PATCH_A,
@@ -134,6 +135,9 @@ class TestPatchPermissions(FrappeTestCase):
         cls.enterClassContext(mock.patch.dict(frappe.flags, {"mute_emails": True}))
         frappe.set_user("Administrator")
         ensure_setup()
+        # Building that notification needs a sender: without an outgoing account Frappe falls back to one
+        # with no address and the assignment itself fails (a fresh site has none).
+        loopback.ensure_outgoing_email()
         make_officer(OFFICER_A, [PATCH_A])
         make_officer(OFFICER_B, [PATCH_B])
         make_user(LEADER, ["Income Team Leader"])
