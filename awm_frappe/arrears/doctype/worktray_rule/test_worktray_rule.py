@@ -11,7 +11,7 @@ from awm_frappe.arrears.doctype.worktray_rule.worktray_rule import (
     doc_from_engine_rule,
     get_rule_fields,
 )
-from awm_frappe.install import load_shipped_pack
+from awm_frappe.install import add_shipped_rule, load_shipped_pack
 from awm_frappe.tests.factories import (
     BASE_DATE,
     PATCH_A,
@@ -129,6 +129,29 @@ class TestWorktrayRule(FrappeTestCase):
         self.assertEqual(names, [r["name"] for r in raw["rules"]])
         flat = [n for n in names if frappe.get_all("Worktray Rule Condition", filters={"parent": n}, limit=1)]
         self.assertTrue(flat, "flat rules go to the conditions table")
+
+    def test_a_rule_a_release_adds_lands_in_its_place_on_a_site_that_has_the_pack(self):
+        raw = load_shipped_pack("uk-ladder")
+        if not raw or "risk_call" not in [r["name"] for r in raw["rules"]]:
+            self.skipTest("uk-ladder has no risk_call")
+        if frappe.db.exists("Worktray Rule", "risk_call"):
+            frappe.delete_doc("Worktray Rule", "risk_call", force=True, ignore_permissions=True)
+        # No whole number left between the rules it must sit between: the site is renumbered, same order.
+        letter_2 = frappe.db.get_value("Worktray Rule", "letter_2", "priority")
+        frappe.db.set_value("Worktray Rule", "vulnerable_review", "priority", letter_2 - 1)
+
+        self.assertEqual(add_shipped_rule("risk_call", "uk-ladder"), "risk_call")
+        names = frappe.get_all(
+            "Worktray Rule", filters={"pack": "uk-ladder"}, order_by="priority asc", pluck="name"
+        )
+        self.assertEqual(names, [r["name"] for r in raw["rules"]])
+        doc = frappe.get_doc("Worktray Rule", "risk_call")
+        self.assertEqual(doc.action_code, "arrears_call")
+        self.assertTrue(frappe.db.exists("Arrears Action Type", "arrears_call"))
+        self.assertEqual(
+            _normal(doc.as_engine_rule()["when"]), _normal(raw["rules"][names.index("risk_call")]["when"])
+        )
+        self.assertIsNone(add_shipped_rule("risk_call", "uk-ladder"))  # once only
 
     def test_field_choices(self):
         values = {f["value"] for f in get_rule_fields()}
