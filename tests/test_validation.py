@@ -103,3 +103,55 @@ def test_officer_patches_and_skills_are_lists():
     assert officer["patches"] == ["North 1", "North 2"]
     assert officer["skills"] == ["legal"]
     assert officer["capacity"] == 100.0
+
+
+@pytest.mark.parametrize("text_dtype", [object, "string[pyarrow]"])
+def test_csv_text_and_python_objects_are_read_alike(text_dtype):
+    """A CSV read by pyarrow holds Arrow strings; a host or Parquet frame holds Python objects. Both read
+    alike, rows with repeated values (read once per distinct value) as well as the others."""
+    tenancies = _tenancies(
+        {"tenancy": " T1 ", "weekly_rent": " 100.5 ", "start_date": "2020-01-06", "language": ""},
+        {"tenancy": "T2", "weekly_rent": "1e2", "start_date": "2021-02-01T00:00:00"},
+        {"tenancy": "T3", "weekly_rent": "abc"},
+        {"tenancy": "T4", "start_date": ""},
+    )
+    ledger = _ledger(
+        ("T1", "2026-03-09", "100.00", "rent"),
+        ("T1", " 2026-03-10 ", " -50 ", " payment "),
+        ("T2", "2026-03-09", "", "rent"),
+        ("T2", "2026-13-01", "-5", "payment"),
+        ("T2", "2026-03-11", "-5", "cheque"),
+        ("T5", "2026-03-09", "10", "rent"),
+    )
+    general = validate_inputs(tenancies.astype(object), ledger.astype(object))
+    inputs = validate_inputs(tenancies.astype(text_dtype), ledger.astype(text_dtype))
+    for name in ("tenancies", "ledger"):
+        pd.testing.assert_frame_equal(getattr(inputs, name), getattr(general, name))
+    pd.testing.assert_frame_equal(inputs.rejects, general.rejects)
+    assert inputs.ledger["tenancy"].tolist() == ["T1", "T1"]
+    assert inputs.ledger["kind"].tolist() == ["rent", "payment"]
+    assert inputs.tenancies["weekly_rent"].tolist() == [100.5, 100.0]
+    assert inputs.tenancies["start_date"].tolist() == [pd.Timestamp("2020-01-06"), pd.Timestamp("2021-02-01")]
+    assert sorted(inputs.rejects["column"]) == [
+        "amount",
+        "date",
+        "kind",
+        "start_date",
+        "tenancy",
+        "weekly_rent",
+    ]
+
+
+def test_reading_each_distinct_value_once_gives_what_reading_every_row_gives():
+    from awm_frappe.engine.schema import LEDGER
+    from awm_frappe.engine.validation import _coerce_column, _read_values
+
+    raw = pd.Series(
+        ["2026-03-09", " 2026-03-09", "2026-02-30", "", "2026-03-09", "x", None] * 30, dtype=object
+    )
+    column = LEDGER.column("date")
+    values, invalid = _coerce_column(column, raw)
+    each_values, each_invalid = _read_values(column, raw)
+    pd.testing.assert_series_equal(values, each_values)
+    assert invalid.tolist() == each_invalid.astype(bool).tolist()
+    assert invalid.sum() == 4 * 30  # 2026-02-30, blank, "x" and the missing value, every time

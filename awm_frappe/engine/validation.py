@@ -111,7 +111,25 @@ def _coerce(spec: FrameSpec, frame: pd.DataFrame, rejects: list[pd.DataFrame]) -
 
 
 def _coerce_column(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Typed values and a mask of values that could not be read (or are required but empty)."""
+    """Typed values and a mask of values that could not be read (or are required but empty).
+
+    A ledger repeats each tenancy, date and amount many times, so each distinct value is read once and
+    spread back to its rows (a 100,000-tenancy ledger of 7.9M rows has about 100,000 tenancies, 500 dates
+    and fewer amounts). Reading is value by value, so this gives exactly what reading every row would.
+    Lists are read row by row: rows must not share one list object."""
+    if column.kind == "list":
+        return _read_values(column, raw)
+    codes, distinct = pd.factorize(raw, use_na_sentinel=False)
+    if len(distinct) * 2 > len(raw):
+        return _read_values(column, raw)
+    values, invalid = _read_values(column, pd.Series(distinct))
+    return (
+        pd.Series(values.to_numpy()[codes], index=raw.index, dtype=values.dtype),
+        pd.Series(invalid.to_numpy()[codes], index=raw.index),
+    )
+
+
+def _read_values(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     blank = raw.isna() | (raw.astype("string").str.strip() == "")
     if column.kind == "float" or column.kind == "int":
         values = pd.to_numeric(raw, errors="coerce")
