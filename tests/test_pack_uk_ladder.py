@@ -30,6 +30,13 @@ def in_case(**facts) -> dict:
     return {"has_case": True, "status": "automated", **facts}
 
 
+# What stops the early contact steps (SMS, risk call): a valid notice, an agreement or a court date.
+NOTICE_AGREEMENT_OR_COURT = [
+    {"nosp_valid": True, "nosp_served": True},
+    {"agreement_live": True},
+    {"agreement_breached": True},
+    {"court_date_set": True, "court_date": ago(days=400), "court_date_past": True, "court_outcome": "STR"},
+]
 NOSP_ACTIVE = {"nosp_served": True, "nosp_valid": True, "nosp_active": True, "nosp_served_date": ago(days=60)}
 
 
@@ -72,20 +79,7 @@ def test_no_sms_within_7_days_of_the_last_one(days_ago, expected):
     assert action(**owing(7), last_sms_date=ago(days=days_ago)) == expected
 
 
-@pytest.mark.parametrize(
-    "blocker",
-    [
-        {"nosp_valid": True, "nosp_served": True},
-        {"agreement_live": True},
-        {"agreement_breached": True},
-        {
-            "court_date_set": True,
-            "court_date": ago(days=400),
-            "court_date_past": True,
-            "court_outcome": "STR",
-        },
-    ],
-)
+@pytest.mark.parametrize("blocker", NOTICE_AGREEMENT_OR_COURT)
 def test_sms_needs_no_nosp_agreement_or_court_date(blocker):
     assert action(**owing(7), **blocker) != "sms"
 
@@ -199,26 +193,15 @@ def test_the_call_waits_a_week_after_letter_1_then_comes_before_letter_2(days_ag
     assert action(**facts) == expected
 
 
-def test_one_call_in_28_days_then_the_ladder_goes_on():
+@pytest.mark.parametrize("logged_as", ["last_arrears_call_date", "last_call_date"])
+def test_one_call_in_28_days_then_the_ladder_goes_on(logged_as):
+    # An officer may record the call as the rule's own step or through the form's Call outcome (code call).
     facts = in_case(**owing(240, collectable=340), **{**AFTER_LETTER_1, "last_letter_1_date": ago(days=14)})
-    assert action(**facts, last_arrears_call_date=ago(days=27)) == "letter_2"
-    assert action(**facts, last_arrears_call_date=ago(days=28)) == "arrears_call"
+    assert action(**facts, **{logged_as: ago(days=27)}) == "letter_2"
+    assert action(**facts, **{logged_as: ago(days=28)}) == "arrears_call"
 
 
-@pytest.mark.parametrize(
-    "blocker",
-    [
-        {"nosp_valid": True, "nosp_served": True},
-        {"agreement_live": True},
-        {"agreement_breached": True},
-        {
-            "court_date_set": True,
-            "court_date": ago(days=400),
-            "court_date_past": True,
-            "court_outcome": "STR",
-        },
-    ],
-)
+@pytest.mark.parametrize("blocker", NOTICE_AGREEMENT_OR_COURT)
 def test_no_call_with_a_notice_an_agreement_or_a_court_date(blocker):
     assert action(**in_case(**owing(240, collectable=340), **AFTER_LETTER_1), **blocker) != "arrears_call"
 
