@@ -203,12 +203,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.seeds:
         return _simulate_seeds(args)
     results = _simulate_and_report(args, report_too=not args.no_report)
-    out = Path(args.out)
+    written = f"results.json, weekly CSVs{'' if args.no_report else ' and report.html'} in {args.out}"
+    return _print_results(args, results, report.headline_text, written)
+
+
+def _print_results(args: argparse.Namespace, results: dict, as_text, written: str) -> int:
+    """The results as JSON (--json), or as text followed by where the files are."""
     if args.json:
         print(json.dumps(results, indent=2, default=str))
-        return 0
-    print(report.headline_text(results))
-    print(f"\nresults.json, weekly CSVs{'' if args.no_report else ' and report.html'} in {out}")
+    else:
+        print(as_text(results))
+        print(f"\n{written}")
     return 0
 
 
@@ -228,12 +233,9 @@ def _simulate_seeds(args: argparse.Namespace) -> int:
     summary = simulate.seed_summary(runs)
     out.mkdir(parents=True, exist_ok=True)
     (out / "seeds.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    if args.json:
-        print(json.dumps(summary, indent=2, default=str))
-        return 0
-    print(report.seeds_text(summary))
-    print(f"\nseeds.json in {out}; each seed's results in {out}/seed-S")
-    return 0
+    return _print_results(
+        args, summary, report.seeds_text, f"seeds.json in {out}; each seed's results in {out}/seed-S"
+    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
