@@ -174,9 +174,22 @@ def test_the_call_is_an_officer_task_that_says_why():
     assert verdict["needs_officer"]
     assert verdict["stage_to"] == "letter_1"  # a conversation, not a step up the ladder
     assert verdict["reason"] == (
-        "Risk of more arrears 80%; arrears after grace £240.00 ≥ 2 weeks' rent a week after Letter 1: "
+        "Risk of more arrears 80%; arrears after grace £240.00 ≥ 2 weeks' rent since Letter 1 (2026-03-04): "
         "call to agree a plan"
     )
+
+
+@pytest.mark.parametrize(
+    ("letters", "expected"),
+    [
+        ({"last_letter_2_date": ago(days=10), "last_letter_1_date": ago(days=40)}, "arrears_call"),
+        ({"last_letter_1_date": ago(months=3)}, "arrears_call"),
+        ({"last_letter_1_date": ago(months=3, days=1)}, "letter_1"),  # a new episode starts with Letter 1
+    ],
+)
+def test_the_call_can_come_after_letter_2_but_only_within_3_months_of_letter_1(letters, expected):
+    facts = in_case(**owing(300, collectable=400), **{**AFTER_LETTER_1, **letters})
+    assert action(**facts) == expected
 
 
 @pytest.mark.parametrize(("band", "expected"), [("high", "arrears_call"), ("medium", "none"), ("", "none")])
