@@ -214,37 +214,45 @@ def seed_message_templates() -> list[str]:
 
 
 def add_shipped_rule(name: str, pack: str = DEFAULT_PACK) -> str | None:
-    """Add one rule of a shipped pack to a site that already runs that pack (a release that adds a rule
-    ships a patch calling this). It goes just before the next rule of the pack the site has, so the site's
-    own order and edits stay as they are. Nothing happens when the site has the rule already or has no
-    rules of that pack (after_install makes the whole pack). Returns the rule's name when it was made."""
+    """Add one rule of a shipped pack to a site that runs that pack (a release that adds a rule ships a
+    patch calling this). It goes just after the nearest rule before it in the pack that the site has (or
+    just before the nearest one after it), so it keeps its place in the ladder whatever the site did to
+    its other priorities. Nothing happens when the site has the rule already, or has no enabled rule of
+    that pack (a site that moved to another pack). Returns the rule's name when it was made."""
     from awm_frappe.arrears.doctype.worktray_rule.worktray_rule import doc_from_engine_rule
 
     raw = load_shipped_pack(pack) or {}
-    shipped = [rule for rule in raw.get("rules") or [] if rule.get("name")]
-    names = [rule["name"] for rule in shipped]
-    if name not in names or frappe.db.exists("Worktray Rule", name):
+    shipped = {rule["name"]: rule for rule in raw.get("rules") or [] if rule.get("name")}
+    names = list(shipped)
+    if name not in shipped or frappe.db.exists("Worktray Rule", name):
         return None
-    if not frappe.db.exists("Worktray Rule", {"pack": pack}):
+    if not frappe.db.exists("Worktray Rule", {"pack": pack, "enabled": 1}):
         return None
     make_action_types()  # the rule's action code must exist before the rule links to it
-    priority = _free_priority_before(names[names.index(name) + 1 :])
-    doc = frappe.get_doc(doc_from_engine_rule(shipped[names.index(name)], priority=priority, pack=pack))
+    at = names.index(name)
+    priority = _free_priority_between(names[:at], names[at + 1 :])
+    doc = frappe.get_doc(doc_from_engine_rule(shipped[name], priority=priority, pack=pack))
     doc.insert(ignore_permissions=True)
     return doc.name
 
 
-def _free_priority_before(following: list[str]) -> int:
-    """A priority below the first of ``following`` on the site and above every rule before it;
-    the site's rules are renumbered 10, 20, ... (same order) when no whole number is free."""
+def _free_priority_between(before: list[str], after: list[str]) -> int:
+    """A free priority just after the last of ``before`` the site has (else just before the first of
+    ``after`` it has). When no whole number is free there, the site's rules are renumbered 10, 20, ...
+    in their order, and the place is found again."""
     for _attempt in range(2):
         rules = frappe.get_all(
             "Worktray Rule", fields=["name", "priority"], order_by="priority asc, name asc"
         )
         priority = {rule.name: rule.priority for rule in rules}
-        present = [priority[n] for n in following if n in priority]
-        upper = min(present) if present else max(priority.values(), default=0) + 20
-        lower = max((p for p in priority.values() if p < upper), default=0)
+        preceding = [priority[n] for n in before if n in priority]
+        following = [priority[n] for n in after if n in priority]
+        if preceding:
+            lower = preceding[-1]
+            upper = min((p for p in priority.values() if p > lower), default=lower + 20)
+        else:
+            upper = following[0] if following else max(priority.values(), default=0) + 20
+            lower = max((p for p in priority.values() if p < upper), default=0)
         if upper - lower >= 2:
             return (lower + upper) // 2
         for position, rule in enumerate(rules, start=1):

@@ -134,24 +134,48 @@ class TestWorktrayRule(FrappeTestCase):
         raw = load_shipped_pack("uk-ladder")
         if not raw or "risk_call" not in [r["name"] for r in raw["rules"]]:
             self.skipTest("uk-ladder has no risk_call")
-        if frappe.db.exists("Worktray Rule", "risk_call"):
-            frappe.delete_doc("Worktray Rule", "risk_call", force=True, ignore_permissions=True)
+        pack_order = [r["name"] for r in raw["rules"]]
+        self._remove_risk_call()
         # No whole number left between the rules it must sit between: the site is renumbered, same order.
         letter_2 = frappe.db.get_value("Worktray Rule", "letter_2", "priority")
         frappe.db.set_value("Worktray Rule", "vulnerable_review", "priority", letter_2 - 1)
 
         self.assertEqual(add_shipped_rule("risk_call", "uk-ladder"), "risk_call")
-        names = frappe.get_all(
-            "Worktray Rule", filters={"pack": "uk-ladder"}, order_by="priority asc", pluck="name"
-        )
-        self.assertEqual(names, [r["name"] for r in raw["rules"]])
+        self.assertEqual(self._site_order(), pack_order)
         doc = frappe.get_doc("Worktray Rule", "risk_call")
-        self.assertEqual(doc.action_code, "arrears_call")
-        self.assertTrue(frappe.db.exists("Arrears Action Type", "arrears_call"))
-        self.assertEqual(
-            _normal(doc.as_engine_rule()["when"]), _normal(raw["rules"][names.index("risk_call")]["when"])
-        )
+        self.assertEqual(doc.action_code, "arrears_call")  # its action type was made first
+        self.assertTrue(doc.enabled)
+        shipped = raw["rules"][pack_order.index("risk_call")]
+        self.assertEqual(_normal(doc.as_engine_rule()["when"]), _normal(shipped["when"]))
         self.assertIsNone(add_shipped_rule("risk_call", "uk-ladder"))  # once only
+
+    def test_an_added_rule_follows_its_neighbour_not_a_rule_an_admin_moved_to_the_top(self):
+        self._remove_risk_call()
+        frappe.db.set_value("Worktray Rule", "check_data", "priority", 5)  # the pack's last rule, moved first
+        add_shipped_rule("risk_call", "uk-ladder")
+        order = self._site_order()
+        self.assertEqual(order.index("risk_call"), order.index("vulnerable_review") + 1)
+        self.assertLess(order.index("nosp"), order.index("risk_call"))
+
+    def test_no_rule_is_added_to_a_site_that_no_longer_runs_the_pack(self):
+        self._remove_risk_call()
+        frappe.db.sql("update `tabWorktray Rule` set enabled = 0 where pack = 'uk-ladder'")
+        self.assertIsNone(add_shipped_rule("risk_call", "uk-ladder"))
+        self.assertFalse(frappe.db.exists("Worktray Rule", "risk_call"))
+
+    def _remove_risk_call(self):
+        """Start from a site without risk_call; whatever the test changes is rolled back after it."""
+        frappe.db.savepoint("awm_added_rule")
+        self.addCleanup(frappe.db.rollback, save_point="awm_added_rule")
+        if frappe.db.exists("Worktray Rule", "risk_call"):
+            frappe.delete_doc("Worktray Rule", "risk_call", force=True, ignore_permissions=True)
+        if frappe.db.exists("Arrears Action Type", "arrears_call"):
+            frappe.delete_doc("Arrears Action Type", "arrears_call", force=True, ignore_permissions=True)
+
+    def _site_order(self) -> list[str]:
+        return frappe.get_all(
+            "Worktray Rule", filters={"pack": "uk-ladder"}, order_by="priority asc, name asc", pluck="name"
+        )
 
     def test_field_choices(self):
         values = {f["value"] for f in get_rule_fields()}
