@@ -142,16 +142,35 @@ def test_csv_text_and_python_objects_are_read_alike(text_dtype):
     ]
 
 
-def test_reading_each_distinct_value_once_gives_what_reading_every_row_gives():
-    from awm_frappe.engine.schema import LEDGER
+READ_ALIKE_CASES = [
+    ("ledger", "date", ["2026-03-09", " 2026-03-09", "2026-02-30", "", "2026-03-09", "x", None]),
+    ("ledger", "amount", ["100", " 100 ", "1e2", "ten", "", None, "-0", "0"]),
+    ("ledger", "kind", ["rent", " rent", "cheque", "", None, "payment"]),
+    ("tenancies", "vulnerable", [1.0, 1, True, "yes", "", None, "maybe"]),  # equal objects, read differently
+    ("tenancies", "vulnerable", [1, 1.0, 1, 0, 0.0, False]),
+    ("tenancies", "language", ["en", " cy ", "", None, 1, 1.0]),
+    ("tenancies", "patch", [["North 1"], "North 1", ["North 1"]]),  # unhashable: read row by row
+    ("tenancies", "weekly_rent", [100, 100.0, "100", " 100.5", "abc", None]),
+]
+
+
+@pytest.mark.parametrize(
+    ("frame", "name", "values", "dtype"),
+    [(*case, "object") for case in READ_ALIKE_CASES]
+    + [  # Arrow strings, as pyarrow reads a CSV (text only)
+        (*case, "string[pyarrow]")
+        for case in READ_ALIKE_CASES
+        if all(v is None or isinstance(v, str) for v in case[2])
+    ],
+)
+def test_reading_each_distinct_value_once_gives_what_reading_every_row_gives(frame, name, values, dtype):
+    from awm_frappe.engine.schema import LEDGER, TENANCIES
     from awm_frappe.engine.validation import _coerce_column, _read_values
 
-    raw = pd.Series(
-        ["2026-03-09", " 2026-03-09", "2026-02-30", "", "2026-03-09", "x", None] * 30, dtype=object
-    )
-    column = LEDGER.column("date")
-    values, invalid = _coerce_column(column, raw)
+    column = {"ledger": LEDGER, "tenancies": TENANCIES}[frame].column(name)
+    raw = pd.Series(values * 30, dtype=object, index=pd.RangeIndex(5, 5 + 30 * len(values))).astype(dtype)
+    got_values, got_invalid = _coerce_column(column, raw)
     each_values, each_invalid = _read_values(column, raw)
-    pd.testing.assert_series_equal(values, each_values)
-    assert invalid.tolist() == each_invalid.astype(bool).tolist()
-    assert invalid.sum() == 4 * 30  # 2026-02-30, blank, "x" and the missing value, every time
+    pd.testing.assert_series_equal(got_values, each_values)
+    assert got_invalid.astype(bool).tolist() == each_invalid.astype(bool).tolist()
+    assert got_invalid.index.equals(raw.index)

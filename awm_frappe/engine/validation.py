@@ -115,14 +115,17 @@ def _coerce_column(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series
 
     A ledger repeats each tenancy, date and amount many times, so each distinct value is read once and
     spread back to its rows (a 100,000-tenancy ledger of 7.9M rows has about 100,000 tenancies, 500 dates
-    and fewer amounts). Reading is value by value, so this gives exactly what reading every row would.
-    Lists are read row by row: rows must not share one list object."""
-    if column.kind == "list":
+    and fewer amounts). Reading is value by value, so this gives exactly what reading every row would,
+    as long as equal values read alike: Python objects of mixed types (1, 1.0 and True are equal but read
+    differently) and lists are read row by row."""
+    if column.kind == "list" or (
+        raw.dtype == object and pd.api.types.infer_dtype(raw, skipna=True) != "string"
+    ):
         return _read_values(column, raw)
     codes, distinct = pd.factorize(raw, use_na_sentinel=False)
     if len(distinct) * 2 > len(raw):
         return _read_values(column, raw)
-    values, invalid = _read_values(column, pd.Series(distinct))
+    values, invalid = _read_values(column, pd.Series(distinct, dtype=distinct.dtype))
     return (
         pd.Series(values.to_numpy()[codes], index=raw.index, dtype=values.dtype),
         pd.Series(invalid.to_numpy()[codes], index=raw.index),
