@@ -287,6 +287,10 @@ def test_a_campaign_message_is_contact_but_not_the_ladders_last_action():
     assert (row["last_action"], row["last_action_date"]) == ("letter_1", day(-16))
     assert (row["last_contact_date"], row["last_contact_channel"]) == (day(-2), "sms")
     assert row["last_campaign_message_date"] == day(-2)
+    # Logged by hand on the case (so recorded as its last action), it still does not count.
+    recorded = make_case("T1", last_action="campaign_message", last_action_date=day(-1))
+    row = facts_for(recorded, actions=history).loc["T1"]
+    assert (row["last_action"], row["last_action_date"]) == ("letter_1", day(-16))
     # A pack that wants campaign messages to count as ladder steps says so.
     counted = facts_for(make_case("T1"), actions=history, settings={"contact_only_actions": []}).loc["T1"]
     assert (counted["last_action"], counted["last_action_date"]) == ("campaign_message", day(-2))

@@ -109,8 +109,7 @@ def compute_facts(
     facts["has_case"] = case["has_case"]
     for name in _CASE_PASSTHROUGH:
         facts[name] = case[name]
-    ladder_steps = history[~history["action"].isin(settings["contact_only_actions"])].reset_index(drop=True)
-    facts[["last_action", "last_action_date"]] = _last_action(case, ladder_steps)
+    facts[["last_action", "last_action_date"]] = _last_action(case, history, settings["contact_only_actions"])
     facts[["last_contact_date", "last_contact_channel"]] = _last_contact(history, ids)
     _add_court_and_pause_facts(facts, as_of, settings)
     facts["breathing_space"] = (_dates(tenancies, "breathing_space_until") >= as_of).to_numpy()
@@ -252,15 +251,21 @@ def _latest(history: pd.DataFrame, count: int) -> np.ndarray:
     return latest
 
 
-def _last_action(case: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
-    latest = _latest(history, len(case))
-    date = _take(history["date"].to_numpy(), latest, _NAT)
-    action = _take(history["action"].to_numpy(), latest, "")
-    recorded_date = case["last_action_date"].to_numpy()
+def _last_action(case: pd.DataFrame, history: pd.DataFrame, contact_only) -> pd.DataFrame:
+    """The later of the recorded last action and the history's, leaving out contact-only codes (a
+    recorded one counts as not recorded, so the history's last ladder step shows through)."""
+    steps = history[~history["action"].isin(contact_only)].reset_index(drop=True)
+    latest = _latest(steps, len(case))
+    date = _take(steps["date"].to_numpy(), latest, _NAT)
+    action = _take(steps["action"].to_numpy(), latest, "")
+    recorded_action = case["last_action"].to_numpy()
+    contact = np.isin(recorded_action, list(contact_only))
+    recorded_action = np.where(contact, "", recorded_action)
+    recorded_date = np.where(contact, _NAT, case["last_action_date"].to_numpy())
     history_is_later = ~np.isnat(date) & ~(date <= recorded_date)
     return pd.DataFrame(
         {
-            "last_action": np.where(history_is_later, action, case["last_action"].to_numpy()),
+            "last_action": np.where(history_is_later, action, recorded_action),
             "last_action_date": np.where(history_is_later, date, recorded_date),
         },
         index=case.index,
