@@ -202,3 +202,16 @@ def test_seed_summary_puts_paired_seeds_side_by_side_with_their_range(result):
         assert spread["min"] <= spread["mean"] <= spread["max"]
     assert summary["no_worse_on_every_seed"] == all(row["no_worse"] for row in summary["per_seed"])
     json.dumps(summary)
+
+
+def test_a_seed_with_no_baseline_cases_is_shown_as_unknown_not_a_crash(result):
+    from awm_frappe.engine import report
+
+    empty = copy.deepcopy(result.results)
+    empty["config"]["seed"] = 99
+    empty["comparison"]["caseload_reduction"] = None  # no baseline officer cases: nothing to cut
+    summary = simulate.seed_summary([result.results, empty])
+    known = result.results["comparison"]["caseload_reduction"]
+    assert summary["range"]["caseload_reduction"]["min"] == pytest.approx(known, abs=1e-4)
+    row = next(line for line in report.seeds_text(summary).splitlines() if line.split()[:1] == ["99"])
+    assert row.split()[1] == "–"

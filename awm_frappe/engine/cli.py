@@ -458,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seeds",
         type=int,
         nargs="+",
-        help="run each seed (paired) and print them side by side, with the range",
+        help="run each seed (paired; replaces --seed) and print them side by side, with the range",
     )
     simulate_p.add_argument("--json", action="store_true", help="print the results as JSON")
     simulate_p.add_argument("--no-report", action="store_true", help="skip the HTML report and charts")

@@ -115,25 +115,35 @@ def seeds_text(summary: dict) -> str:
     lines = [head, "-" * len(head)]
     for row in summary["per_seed"]:
         lines.append(
-            f"{row['seed']:>6}{row['caseload_reduction']:>14.1%}{row['officer_hours_reduction']:>11.1%}"
-            f"{row['arrears_pct_difference']:>+12.2f}{row['collection_rate_difference'] * 100:>+15.2f}"
+            f"{row['seed']:>6}{_fmt(row['caseload_reduction'], '{:.1%}'):>14}"
+            f"{_fmt(row['officer_hours_reduction'], '{:.1%}'):>11}"
+            f"{_fmt(row['arrears_pct_difference'], '{:+.2f}'):>12}"
+            f"{_fmt(_pp(row['collection_rate_difference']), '{:+.2f}'):>15}"
             f"{row['baseline_nosp']:>8,} → {row['automation_nosp']:<6,}"
             f"{row['baseline_court']:>8,} → {row['automation_court']:<6,}"
             f"{'yes' if row['no_worse'] else 'NO':>10}"
         )
     spread = summary["range"]
+    cut, arrears, collection = (
+        spread["caseload_reduction"],
+        spread["arrears_pct_difference"],
+        spread["collection_rate_difference"],
+    )
     lines.append("-" * len(head))
     lines.append(
-        f"caseload reduction {spread['caseload_reduction']['min']:.1%} to "
-        f"{spread['caseload_reduction']['max']:.1%} (mean {spread['caseload_reduction']['mean']:.1%}); "
-        f"arrears {spread['arrears_pct_difference']['min']:+.2f} to "
-        f"{spread['arrears_pct_difference']['max']:+.2f} pp; collection "
-        f"{spread['collection_rate_difference']['min'] * 100:+.2f} to "
-        f"{spread['collection_rate_difference']['max'] * 100:+.2f} pp"
+        f"caseload reduction {_fmt(cut['min'], '{:.1%}')} to {_fmt(cut['max'], '{:.1%}')} "
+        f"(mean {_fmt(cut['mean'], '{:.1%}')}); arrears {_fmt(arrears['min'], '{:+.2f}')} to "
+        f"{_fmt(arrears['max'], '{:+.2f}')} pp; collection {_fmt(_pp(collection['min']), '{:+.2f}')} to "
+        f"{_fmt(_pp(collection['max']), '{:+.2f}')} pp"
     )
     verdict = "yes" if summary["no_worse_on_every_seed"] else "NO"
     lines.append(f"arrears and collection no worse on every seed: {verdict}")
     return "\n".join(lines)
+
+
+def _pp(rate_difference):
+    """A difference of two rates in percentage points (None stays None)."""
+    return None if rate_difference is None else rate_difference * 100
 
 
 def _fmt(value, fmt: str) -> str:

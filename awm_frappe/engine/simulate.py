@@ -379,7 +379,11 @@ CONVERSATIONS = frozenset(
     }
 )
 # Contacts that are legal notices (the response uplift applies).
-LEGAL_NOTICES = NOTICE_CODES | WARRANT_CODES | {"court_warning_letter", "apply_for_court_date"}
+LEGAL_NOTICES = (
+    NOTICE_CODES
+    | WARRANT_CODES
+    | {"court_warning_letter", "send_court_warning_letter", "apply_for_court_date"}
+)
 ORDERS_WITH_TERMS = ("SPO", "ADT", "PPO", "SOT")
 
 
@@ -1388,14 +1392,14 @@ def seed_summary(runs: list[dict]) -> dict:
         row["no_worse"] = results["comparison"]["no_worse"]
         per_seed.append(row)
     frame = pd.DataFrame(per_seed)
-    spread = {
-        key: {
-            "min": _r(float(frame[key].min()), 4),
-            "max": _r(float(frame[key].max()), 4),
-            "mean": _r(float(frame[key].mean()), 4),
+    spread = {}
+    for key, _ in SEED_FIGURES:
+        known = pd.to_numeric(frame[key], errors="coerce").dropna()  # None: no baseline cases to cut
+        spread[key] = {
+            "min": _r(float(known.min()), 4) if len(known) else None,
+            "max": _r(float(known.max()), 4) if len(known) else None,
+            "mean": _r(float(known.mean()), 4) if len(known) else None,
         }
-        for key, _ in SEED_FIGURES
-    }
     return {
         "seeds": [row["seed"] for row in per_seed],
         "config": {k: v for k, v in runs[0]["config"].items() if k != "seed"} if runs else {},
