@@ -215,3 +215,27 @@ def test_a_seed_with_no_baseline_cases_is_shown_as_unknown_not_a_crash(result):
     assert summary["range"]["caseload_reduction"]["min"] == pytest.approx(known, abs=1e-4)
     row = next(line for line in report.seeds_text(summary).splitlines() if line.split()[:1] == ["99"])
     assert row.split()[1] == "–"
+
+
+def test_risk_calibration_uses_the_models_own_monday_target_on_the_automation_ledger():
+    from awm_frappe.engine.features import compute_features
+
+    run = _run(tenancies=800, weeks=4, seed=3, history_weeks=40, use_model=True)
+    calibration = run.results["risk_calibration"]
+    assert calibration["available"]
+    assert run.start.day_name() == "Monday"
+    assert calibration["observed_weeks"] == 3  # a 4-week run observes 3 Mondays after the first
+    assert sum(b["n"] for b in calibration["bins"]) == calibration["rows"]
+    # The target, worked out here from the automation ledger: arrears after grace of 2 weeks' rent on
+    # one of the next 3 Mondays, for tenancies current over the whole window.
+    tenancies = run.tenancies["automation"]
+    reached = np.zeros(len(tenancies), dtype=bool)
+    for k in (1, 2, 3):
+        features = compute_features(tenancies, run.ledgers["automation"], run.start + pd.Timedelta(weeks=k))
+        rent = tenancies["weekly_rent"].to_numpy()
+        reached |= features["arrears_after_grace"].to_numpy() >= 2 * rent - 0.005
+    current = (tenancies["start_date"] <= run.start) & ~(
+        tenancies["end_date"] < run.start + pd.Timedelta(weeks=3)
+    )
+    assert calibration["rows"] == int(current.sum())
+    assert calibration["base_rate"] == pytest.approx(reached[current.to_numpy()].mean(), abs=1e-4)

@@ -334,6 +334,7 @@ class SimulationResult:
     timings: dict[str, float] = field(default_factory=dict)
     ledgers: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # per policy, full ledger
     actions: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # per policy, full history
+    tenancies: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # per policy (evictions end)
     start: pd.Timestamp | None = None  # Monday of simulated week 0
 
 
@@ -452,8 +453,6 @@ class _PolicyState:
         self.reassigned = 0
         self.agreements_made = 0
         self.case_counter = 0
-        self.aag_history: list[np.ndarray] = []  # arrears after grace per week (risk calibration)
-        self.first_scores: np.ndarray | None = None
         self.last_frame: pd.DataFrame | None = None
         self.pause_days: dict[str, float] = {}
         self.pause_reasons: dict[str, str] = {}
@@ -600,6 +599,7 @@ def run_simulation(
         timings=timings,
         ledgers={name: states[name].ledger for name in POLICIES},
         actions={name: states[name].actions for name in POLICIES},
+        tenancies={name: states[name].tenancies for name in POLICIES},
         start=world.monday(0),
     )
 
@@ -687,9 +687,6 @@ def _simulate_week(
     decisions = decisions.set_index(position).sort_index()
     frame_cf = result.case_frame.reset_index(drop=True)
     state.last_frame = frame_cf
-    state.aag_history.append(frame_cf["arrears_after_grace"].to_numpy(dtype=np.float64))
-    if k == 0 and model is not None:
-        state.first_scores = decisions["risk_score"].to_numpy(dtype=np.float64)
     _sync_agreements(state, frame_cf)
 
     # 5. Work.
@@ -1310,33 +1307,36 @@ def _results(config, world, states, start_arrears, pack, model, model_note) -> d
 
 
 def _calibration(state: _PolicyState, world: _World, model, note: str) -> dict:
-    """Week-0 risk scores against the model's own target, observed during the run (automation)."""
-    if model is None or state.first_scores is None:
+    """The risk model's scores on the first simulated Monday against its own target, observed under the
+    automation policy: the rows, features and target of ``model.build_rows`` (the training's own
+    definition, Monday to Monday), so the chart compares like with like."""
+    if model is None:
         return {"available": False, "note": note or "no risk model in this run", "bins": []}
+    from awm_frappe.engine import model as risk
     from awm_frappe.engine.evaluation import brier, calibration_table
 
     meta = model.metadata.get("training", {})
-    horizon = int(meta.get("horizon_weeks", 8))
+    horizon = min(int(meta.get("horizon_weeks", 8)), len(state.weekly) - 1)
     target_weeks = float(meta.get("target_weeks", 2))
-    future = state.aag_history[1 : horizon + 1]
-    if not future:
+    if horizon < 1:
         return {"available": False, "note": "the run is too short to observe the risk target", "bins": []}
-    rent = state.last_frame["weekly_rent"].to_numpy(dtype=np.float64)
-    reached = (np.column_stack(future) >= target_weeks * rent[:, None] - 0.005).any(axis=1)
-    score = state.first_scores
-    keep = np.isfinite(score)
-    y, p = reached[keep].astype(float), score[keep]
+    start = world.monday(0)
+    rows = risk.build_rows(state.tenancies, state.ledger, [start], horizon, target_weeks).frame
+    y = rows["target"].to_numpy(dtype=float)
+    p = model.predict_proba(rows, rows["as_of"])
     table = calibration_table(y, p, bins=10)
     return {
         "available": True,
         "target_description": (
-            f"Target: arrears after grace reach {target_weeks:g} weeks' rent within {len(future)} weeks "
-            f"(the model's training target, horizon {horizon} weeks), observed under the automation policy."
+            f"Scores on {start.date()} (the first simulated Monday); target: arrears after grace reach "
+            f"{target_weeks:g} weeks' rent on one of the next {horizon} Mondays (the model's training "
+            f"target, horizon {int(meta.get('horizon_weeks', 8))} weeks), observed under the automation "
+            "policy."
         ),
-        "observed_weeks": len(future),
-        "rows": int(keep.sum()),
+        "observed_weeks": horizon,
+        "rows": len(rows),
         "brier": _r(brier(y, p), 4),
-        "base_rate": _r(y.mean(), 4),
+        "base_rate": _r(float(y.mean()), 4),
         "bins": [
             {
                 "lo": row["min_predicted"],
