@@ -78,7 +78,10 @@ SETTINGS_DEFAULTS = {
 
 # (doctype, columns, index name)
 INDEXES = (
-    ("Rent Transaction", ("tenancy", "posting_date"), "tenancy_posting_date"),
+    # Covers the nightly ledger read (tenancy, date, amount, kind), so it never visits the table's rows:
+    # rows are clustered by their random name, and once the table outgrows the buffer pool, reading a
+    # year of ledger for 20,000 tenancies through the table took 123 s instead of 6 s.
+    ("Rent Transaction", ("tenancy", "posting_date", "amount", "kind"), "tenancy_posting_date_amount_kind"),
     ("Arrears Case", ("tenancy", "status"), "tenancy_status"),
     ("Arrears Case", ("patch", "status"), "patch_status"),
     ("Payment Agreement", ("tenancy", "status"), "tenancy_status"),
@@ -199,11 +202,18 @@ def set_settings_defaults():
         frappe.db.set_single_value("AWM Settings", field, value)
 
 
+# Indexes an earlier version made that a wider one above now serves.
+REPLACED_INDEXES = (("Rent Transaction", "tenancy_posting_date"),)
+
+
 def add_indexes():
     for doctype, columns, name in INDEXES:
         if not frappe.db.table_exists(doctype):
             continue
         frappe.db.add_index(doctype, list(columns), index_name=name)
+    for doctype, name in REPLACED_INDEXES:
+        if frappe.db.table_exists(doctype) and frappe.db.has_index(f"tab{doctype}", name):
+            frappe.db.sql_ddl(f"alter table `tab{doctype}` drop index `{name}`")
 
 
 def seed_message_templates() -> list[str]:
