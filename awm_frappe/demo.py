@@ -16,6 +16,7 @@ AWM Settings.ledger_source to it.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import frappe
 import numpy as np
@@ -240,6 +241,25 @@ def _tenancies(tenancies: pd.DataFrame, prefix: str, patches: dict, customers: d
     bulk_insert("Tenancy", fields, rows)
 
 
+@contextmanager
+def bulk_load():
+    """Creating users in bulk (demo officers, test fixtures): lift, for this process only, Frappe's cap of
+    60 new users an hour (``throttle_user_limit``), which a 20,000-tenancy portfolio's officers and a test
+    run's users otherwise reach. Frappe's own ``in_import`` flag would also skip field defaults (a user
+    would not be enabled)."""
+    conf = frappe.local.conf
+    missing = object()
+    previous = conf.get("throttle_user_limit", missing)
+    conf["throttle_user_limit"] = 1_000_000
+    try:
+        yield
+    finally:
+        if previous is missing:
+            conf.pop("throttle_user_limit", None)
+        else:
+            conf["throttle_user_limit"] = previous
+
+
 def _officers(officers: pd.DataFrame, prefix: str, patches: dict) -> list[str]:
     from frappe.utils import validate_email_address
 
@@ -261,7 +281,8 @@ def _officers(officers: pd.DataFrame, prefix: str, patches: dict) -> list[str]:
                 }
             )
             user.flags.ignore_permissions = True
-            user.insert(ignore_permissions=True)
+            with bulk_load():  # a 20,000-tenancy portfolio has 40 officers
+                user.insert(ignore_permissions=True)
             user.add_roles(*[role for role in ROLES if frappe.db.exists("Role", role)])
         officer_patches = (
             r.patches if isinstance(r.patches, list | tuple | np.ndarray) else str(r.patches).split(";")
