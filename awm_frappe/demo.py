@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from frappe.utils import cint, getdate, now_datetime, nowdate
 
-from awm_frappe.host.writeback import DOC_COLUMNS, bulk_insert, reserve_names
+from awm_frappe.host.writeback import DOC_COLUMNS, bulk_insert, reserve_names, standard_values
 
 ROLES = ("Income Officer",)
 
@@ -436,12 +436,7 @@ def _cases(
     # ToDos for cases that already have an officer
     todos = [
         [
-            frappe.generate_hash(length=10),
-            now,
-            now,
-            user,
-            user,
-            0,
+            *standard_values(now, user),
             0,
             "Open",
             "Medium",
@@ -539,12 +534,7 @@ def _cases(
         idx[parent] = idx.get(parent, 0) + 1
         tl.append(
             [
-                frappe.generate_hash(length=10),
-                now,
-                now,
-                user,
-                user,
-                0,
+                *standard_values(now, user),
                 parent,
                 "timeline",
                 "Arrears Case",

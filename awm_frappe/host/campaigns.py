@@ -595,7 +595,7 @@ def record_on_timelines(campaign, rows: list[dict], inserted_keys, as_of) -> int
     A queued message is a contact (channel set); a control or suppressed member's row is shown to people
     but is not an action the engine counts (by_automation + outcome 'recommended'), so holding someone
     back never changes their ladder or frequency cap."""
-    from awm_frappe.host.writeback import TIMELINE_COLUMNS, bulk_insert
+    from awm_frappe.host.writeback import TIMELINE_COLUMNS, bulk_insert, standard_values
 
     inserted = set(inserted_keys)
     rows = [r for r in rows if r["idempotency_key"] in inserted and r.get("arrears_case")]
@@ -632,7 +632,7 @@ def record_on_timelines(campaign, rows: list[dict], inserted_keys, as_of) -> int
         if r.get("reason") and r["reason"] != CONTROL_REASON:
             note += f": {r['reason']}"
         values.append(
-            [frappe.generate_hash(length=10), now, now, user, user, 0, r["arrears_case"], "timeline",
+            [*standard_values(now, user), r["arrears_case"], "timeline",
              "Arrears Case", idx, getdate(as_of), CAMPAIGN_ACTION,
              (r.get("channel") or "") if contact else "",
              None, 1, None, r["status"] if contact else "recommended", note[:1000], None, r["status"],

@@ -340,7 +340,7 @@ def record_outcomes(rows: list[dict], update_only: bool = False) -> int:
     none (a campaign message, or a message the night did not write) a row is appended, unless
     ``update_only``.
     """
-    from awm_frappe.host.writeback import TIMELINE_COLUMNS, bulk_insert, bulk_update
+    from awm_frappe.host.writeback import TIMELINE_COLUMNS, bulk_insert, bulk_update, standard_values
 
     rows = [r for r in rows if r.get("arrears_case") and r.get("name")]
     if not rows:
@@ -378,7 +378,7 @@ def record_outcomes(rows: list[dict], update_only: bool = False) -> int:
             idx = max_idx.get(r["arrears_case"], 0) + 1
             max_idx[r["arrears_case"]] = idx
             inserts.append(
-                [frappe.generate_hash(length=10), now, now, user, user, 0, r["arrears_case"], "timeline",
+                [*standard_values(now, user), r["arrears_case"], "timeline",
                  "Arrears Case", idx, getdate(r.get("date") or now), r.get("action_code") or None,
                  r.get("channel") or "", r.get("rule") or None, 1, None, outcome, notes[:1000], None,
                  r["status"], r["name"]]

@@ -41,6 +41,14 @@ from awm_frappe.host.frames import CASE_OUT, RECOMMENDED, HostFrames
 CHUNK = 1000
 # The columns every document row needs, in the order bulk inserts list them.
 DOC_COLUMNS = ("name", "creation", "modified", "owner", "modified_by", "docstatus")
+
+
+def standard_values(now, user) -> list:
+    """A new row's DOC_COLUMNS values: a fresh name, created and modified now by ``user``, draft. They are
+    a timeline row's first six too (its owner and modified_by are the same user)."""
+    return [frappe.generate_hash(length=10), now, now, user, user, 0]
+
+
 # An Arrears Case Action (timeline) row, in the order its bulk inserts give the values.
 TIMELINE_COLUMNS = [
     "name", "creation", "modified", "modified_by", "owner", "docstatus", "parent", "parentfield",
@@ -367,12 +375,7 @@ def _append_timeline(d, host, case_name, mask, performed, dry_run, new_case_of, 
         next_idx[case] = idx
         values.append(
             [
-                frappe.generate_hash(length=10),
-                now,
-                now,
-                user,
-                user,
-                0,
+                *standard_values(now, user),
                 case,
                 "timeline",
                 "Arrears Case",
@@ -419,12 +422,7 @@ def _assignments(d, host, case_name, needs_mask, new_case_of, closed_cases, out,
             row = d.loc[tenancy]
             new_todos.append(
                 [
-                    frappe.generate_hash(length=10),
-                    now,
-                    now,
-                    user,
-                    user,
-                    0,
+                    *standard_values(now, user),
                     0,
                     "Open",
                     _todo_priority(row["priority"]),
