@@ -191,6 +191,10 @@ def reference_features(tenancies: pd.DataFrame, ledger: pd.DataFrame, as_of: pd.
         else:
             row["arrears_age_days"] = (as_of - daily.index.min()).days + 1
         row["tenancy_age_days"] = float(age)
+        checks = [as_of - pd.Timedelta(weeks=k) for k in range(1, 27)]
+        checks = [round(tx.loc[tx["date"] <= check, "amount"].sum(), 2) for check in checks]
+        row["checks_in_arrears_26w"] = float(sum(b > t.weekly_rent for b in checks))
+        row["max_balance_26w"] = max(checks)
         rows.append(row)
     frame = pd.DataFrame(rows).set_index("tenancy")[list(FEATURE_FIELDS)]
     dates = [name for name, kind in FEATURE_FIELDS.items() if kind == "date"]
@@ -227,6 +231,26 @@ def test_a_tenant_who_stopped_paying_four_weeks_ago():
     # Settled at the end of the last payment day; in arrears since the next Monday's charge.
     assert f["arrears_age_days"] == (AS_OF - last_paid).days
     assert f["rent_charged_26w"] == 2600.0
+
+
+def test_arrears_history_remembers_a_debt_that_has_since_been_cleared():
+    """Four unpaid Mondays from 20 weeks back, cleared by one payment 12 weeks back: the account is clear
+    today, but the weekly checks in between saw more than a week's rent owed."""
+    mondays = pd.date_range(end=MONDAY, periods=30, freq="W-MON")
+    rows = [("T1", d, 100.0, "rent") for d in mondays]
+    unpaid = set(mondays[-21:-17])  # rent weeks 20..17 back from MONDAY
+    rows += [("T1", d, -100.0, "payment") for d in mondays if d not in unpaid]
+    rows.append(("T1", MONDAY - pd.Timedelta(weeks=12), -400.0, "payment"))
+    f = features_of(make_ledger(*rows))
+    assert f["balance"] == 0.0
+    # Checks fall on Wednesdays (AS_OF's weekday): those 19..13 weeks back found £200..£400 owed;
+    # 20 weeks back (£100 owed, exactly one week's rent) is not "more than a week's rent", and by 12
+    # weeks back the debt was paid.
+    assert f["checks_in_arrears_26w"] == 7
+    assert f["max_balance_26w"] == 400.0
+    steady = features_of(weekly_rent_ledger(weeks=30))
+    assert steady["checks_in_arrears_26w"] == 0 and steady["max_balance_26w"] == 0.0
+    assert np.isnan(features_of(make_ledger(*rows), weekly_rent=0.0)["checks_in_arrears_26w"])
 
 
 def test_regular_payers_score_full_regularity_whatever_their_payday():

@@ -38,6 +38,11 @@ Choices (each documented here because a rule or a model depends on it):
   first transaction are aged from the day before it).
 - ``tenancy_age_days`` = as_of − start_date in days (NaN when no start date; negative when the tenancy
   starts after as_of — the caller decides whether such tenancies belong in a training window).
+- Arrears history: the balance at the end of each of the 26 days as_of − 7, as_of − 14, ..., as_of − 182
+  (one check a week, on as_of's weekday). ``checks_in_arrears_26w`` counts the checks that found more
+  than one week's rent owed (the simplest form of "in arrears after a week's grace", at today's rent;
+  NaN when weekly rent is not > 0); ``max_balance_26w`` is the highest of the 26 balances. A tenancy
+  not yet started at a check had a balance of 0 there. Today is not a check: it is the current balance.
 - Ledger rows whose tenancy is not in ``tenancies``, or with no date or amount, are ignored; tenancies
   with no transactions get balance 0, ratios NaN, and never-paid values.
 """
@@ -59,6 +64,7 @@ _DAY_MIN = -(1 << 21)
 _SPAN = 1 << 22
 _DAY_MAX = _DAY_MIN + _SPAN - 1
 _EPOCH = pd.Timestamp("1970-01-01")
+HISTORY_CHECKS = 26  # weekly balance checks behind checks_in_arrears_26w and max_balance_26w
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,6 +192,11 @@ def compute_features(tenancies: pd.DataFrame, ledger: pd.DataFrame | PreparedLed
     features["arrears_age_days"] = _arrears_age(prepared, codes, today, balance)
     features["tenancy_age_days"] = tenancy_age
     features["rent_charged_26w"] = total(prepared.cum_rent, 26) / 100
+    past = _weekly_balances(prepared, codes, today, weeks=HISTORY_CHECKS)
+    rent_pence = np.rint(weekly_rent * 100)
+    in_arrears = (past > rent_pence[:, None]).sum(axis=1).astype(np.float64)
+    features["checks_in_arrears_26w"] = np.where(weekly_rent > 0, in_arrears, np.nan)
+    features["max_balance_26w"] = past.max(axis=1) / 100
     return pd.DataFrame(features, index=ids)[list(FEATURE_FIELDS)]
 
 
@@ -288,6 +299,16 @@ def _weeks_with_payment(prepared: PreparedLedger, codes: np.ndarray, week_start:
     mondays = [week_start - 7 * back for back in range(weeks + 1)]  # newest first
     edges = [np.searchsorted(prepared.credit_keys, _key(codes, monday), side="left") for monday in mondays]
     return sum((later > earlier).astype(np.int64) for later, earlier in pairwise(edges))
+
+
+def _weekly_balances(prepared: PreparedLedger, codes: np.ndarray, today: int, weeks: int) -> np.ndarray:
+    """Balance (pence) at the end of the days today − 7k, k = 1..weeks: one column per check."""
+    first = prepared.cum_amount[prepared.block_start[codes]]
+    columns = [
+        prepared.cum_amount[np.searchsorted(prepared.keys, _key(codes, today - 7 * back + 1), side="left")]
+        for back in range(1, weeks + 1)
+    ]
+    return np.column_stack(columns) - first[:, None] if columns else np.zeros((len(codes), 0), np.int64)
 
 
 def _arrears_age(prepared: PreparedLedger, codes: np.ndarray, today: int, balance: np.ndarray):

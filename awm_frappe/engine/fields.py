@@ -34,6 +34,8 @@ FEATURE_FIELDS: dict[str, str] = {
     "arrears_age_days": "number",
     "tenancy_age_days": "number",
     "rent_charged_26w": "money",
+    "checks_in_arrears_26w": "number",
+    "max_balance_26w": "money",
 }
 
 FACT_FIELDS: dict[str, str] = {
