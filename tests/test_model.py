@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from awm_frappe.engine import model as risk
+from awm_frappe.engine import synth
 from awm_frappe.engine.features import compute_features, prepare_ledger
 from tests.factories import make_ledger, make_tenancies, make_tenancy
 
@@ -75,6 +76,19 @@ def portfolio():
 def trained(portfolio):
     tenancies, ledger = portfolio
     return risk.train(tenancies, ledger, END, history_weeks=20, seed=3)
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    """A small synthetic landlord (engine.synth): every payer archetype, all three account states."""
+    portfolio = synth.synthesize(2000, 40, 4)
+    return portfolio.tenancies, portfolio.ledger, portfolio.as_of
+
+
+@pytest.fixture(scope="module")
+def synthetic_model(synthetic):
+    tenancies, ledger, as_of = synthetic
+    return risk.train(tenancies, ledger, as_of, seed=0)
 
 
 def case_frame(tenancies, ledger, as_of=END):
@@ -176,29 +190,40 @@ def test_contributions_add_up_to_the_score(portfolio, trained):
     np.testing.assert_allclose(1 / (1 + np.exp(-logit)), scores, atol=5e-5)
 
 
-def test_reasons_name_the_features_that_move_the_score_most(portfolio, trained):
-    """Occlusion: replace one input at a time by every fitted training row's value of it and average the
-    log-odds. The move must equal the input's contribution, and the input whose removal moves the score
-    most must be the first reason, in words."""
-    tenancies, ledger = portfolio
-    frame = risk.with_ledger_columns(case_frame(tenancies, ledger), ledger)
+def test_reasons_name_the_features_that_move_the_score_most(synthetic, synthetic_model):
+    """Occlusion: replace one input at a time by its value on every training row that fitted the same
+    account state's model, and average the log-odds. The move must equal the input's contribution (for
+    the input that places the account in its state, plus the state's base less the model's: the part of
+    the score that being in that state explains), and the input whose removal moves the score most must
+    be the first reason, in words."""
+    tenancies, ledger, as_of = synthetic
+    trained = synthetic_model
+    frame = risk.with_ledger_columns(case_frame(tenancies, ledger, as_of), ledger)
     scored = trained.score(frame)
-    rows = scored.index[scored["risk_band"].isin(["high", "medium", "early_warning"])][:25]
-    assert len(rows) >= 10
-    dates = risk.scoring_dates(END, 8, 20, 2)
+    rows = scored.groupby("risk_band").head(6).index
+    rows = rows[scored.loc[rows, "risk_band"].isin(["high", "medium", "early_warning"])]
+    assert len(rows) == 18
+    dates = risk.scoring_dates(as_of, 8, 26, 2)
     training = risk.build_rows(tenancies, ledger, dates).frame
     held_out = pd.to_datetime(trained.metadata["training"]["calibration_dates"])
     training = training[~training["as_of"].isin(held_out)]  # the rows the weights were fitted on
-    background = risk.model_inputs(training, training["as_of"])
+    fitted = risk.model_inputs(training, training["as_of"])
+    fitted_state = trained.segment_of(fitted)
     inputs = risk.model_inputs(frame.loc[rows])
+    states = trained.segment_of(inputs)
     base = trained.base_logit() + trained.contributions(inputs).sum(axis=1)
+    assert set(states) == {0, 1, 2}  # accounts in every state are explained
     for position, tenancy in enumerate(rows):
+        segment = trained.segments[states[position]]
+        background = fitted[fitted_state == states[position]]
         moves = {}
         for name in risk.FEATURE_NAMES:
             occluded = inputs.iloc[np.repeat(position, len(background))].reset_index(drop=True)
             occluded[name] = background[name].to_numpy()
+            assert (trained.segment_of(occluded) == states[position]).all()
             perturbed = trained.base_logit() + trained.contributions(occluded).sum(axis=1)
             moves[name] = base[position] - perturbed.mean()
+        moves[risk.STATE_INPUT[segment.name]] += segment.base_logit() - trained.base_logit()
         top = max(moves, key=moves.get)
         explained = trained.explain(frame.loc[[tenancy]]).iloc[0]
         assert explained[top] == pytest.approx(moves[top], abs=1e-6)
@@ -206,9 +231,10 @@ def test_reasons_name_the_features_that_move_the_score_most(portfolio, trained):
         assert first_reason == risk.reason_text(top, frame.loc[[tenancy]])[0]
 
 
-def test_low_risk_reasons_say_what_keeps_the_risk_low(portfolio, trained):
-    tenancies, ledger = portfolio
-    frame = risk.with_ledger_columns(case_frame(tenancies, ledger), ledger)
+def test_low_risk_reasons_say_what_keeps_the_risk_low(synthetic, synthetic_model):
+    tenancies, ledger, as_of = synthetic
+    trained = synthetic_model
+    frame = risk.with_ledger_columns(case_frame(tenancies, ledger, as_of), ledger)
     scored = trained.score(frame)
     low = scored.index[scored["risk_band"].eq("low")][:20]
     contributions = trained.explain(frame.loc[low])
@@ -234,7 +260,8 @@ def test_reasons_quote_the_tenancys_own_figures():
 
 
 def tiny_model(**thresholds) -> risk.RiskModel:
-    """A hand-set model: risk rises with weeks owed, then with weeks without payment."""
+    """A hand-set model, the same in every account state: risk rises with weeks owed, then with weeks
+    without payment."""
     inputs = []
     for name in risk.FEATURE_NAMES:
         kind = risk.MODEL_FEATURES[name][0]
@@ -244,9 +271,7 @@ def tiny_model(**thresholds) -> risk.RiskModel:
             inputs.append(risk._Input(name, kind, edges=[1.5], weights=[0.0, 1.5, 0.0]))
         else:
             inputs.append(risk._Input(name, kind, edges=[], weights=[0.0, 0.0], reference=0.0))
-    return risk.RiskModel(
-        inputs=inputs, intercept=-3.0, thresholds=thresholds or dict(risk.DEFAULT_THRESHOLDS)
-    )
+    return risk.RiskModel.single(inputs, -3.0, thresholds=thresholds or dict(risk.DEFAULT_THRESHOLDS))
 
 
 def test_bands_and_early_warning():
@@ -357,9 +382,20 @@ def test_a_tampered_artefact_is_refused(tmp_path, trained):
     path = tmp_path / "model.json"
     risk.save_model(trained, path)
     document = json.loads(path.read_text())
-    document["model"]["intercept"] += 1
+    document["model"]["segments"][0]["intercept"] += 1
     path.write_text(json.dumps(document))
     with pytest.raises(risk.ModelError, match="content hash"):
+        risk.load_model(path)
+
+
+def test_a_model_with_other_account_states_is_refused(tmp_path, trained):
+    path = tmp_path / "model.json"
+    risk.save_model(trained, path)
+    document = json.loads(path.read_text())
+    del document["model"]["segments"][2]
+    document["metadata"]["content_hash"] = "sha256:" + risk._content_hash(document["model"])
+    path.write_text(json.dumps(document))
+    with pytest.raises(risk.ModelError, match=r"account states \(clear, owing\).*awm train"):
         risk.load_model(path)
 
 
@@ -395,6 +431,39 @@ def test_training_is_deterministic_and_calibrated(portfolio, trained):
     holdout = trained.metadata["metrics"]["holdout"]
     assert holdout["roc_auc"] > 0.85
     assert holdout["ece"] < 0.05
+
+
+def test_each_account_state_has_its_own_model(synthetic_model):
+    states = synthetic_model.metadata["training"]["segments"]
+    assert list(states) == list(risk.SEGMENTS)
+    assert all(states[name]["fitted_on"] == name for name in risk.SEGMENTS)
+    rates = [states[name]["positive_rate"] for name in risk.SEGMENTS]
+    assert rates == sorted(rates)  # clear accounts fall behind least, accounts already behind stay so
+    table = synthetic_model.weights_table().set_index(["segment", "input", "bin"])["log_odds"]
+    # What a Universal Credit claim says about a clear account is not what it says about a debt
+    uc = table.xs("uc_claim_weeks", level="input")
+    assert not np.allclose(uc.loc["clear"].to_numpy()[:3], uc.loc["behind"].to_numpy()[:3])
+
+
+def test_a_state_with_too_few_outcomes_is_fitted_on_all_rows(portfolio, trained):
+    """In the toy portfolio every account already behind stays behind (one outcome only) and few clear
+    accounts fall behind: both states borrow the weights fitted on all rows, but their contributions are
+    still measured against accounts in the same state, so they average 0 there."""
+    states = trained.metadata["training"]["segments"]
+    assert states["behind"]["positive_rate"] == 1.0
+    assert states["behind"]["fitted_on"] == "all" and states["clear"]["fitted_on"] == "all"
+    assert states["owing"]["fitted_on"] == "owing"
+    tenancies, ledger = portfolio
+    held_out = pd.to_datetime(trained.metadata["training"]["calibration_dates"])
+    rows = risk.build_rows(tenancies, ledger, risk.scoring_dates(END, 8, 20, 2)).frame
+    rows = rows[~rows["as_of"].isin(held_out)]
+    inputs = risk.model_inputs(rows, rows["as_of"])
+    codes = trained.segment_of(inputs)
+    for code, segment in enumerate(trained.segments):
+        own = inputs[codes == code]
+        np.testing.assert_allclose(segment.contributions(own).mean(axis=0), 0, atol=1e-9)
+    for clear, behind in zip(trained.segments[0].inputs, trained.segments[2].inputs, strict=True):
+        assert clear.edges == behind.edges and clear.weights[:-1] == behind.weights[:-1]  # bar "missing"
 
 
 def test_training_accepts_a_prepared_ledger(portfolio, trained):
