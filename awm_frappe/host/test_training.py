@@ -277,3 +277,46 @@ class TestScheduleTraining(FrappeTestCase):
         self.assertEqual(kwargs["job_id"], f"awm-train-{AS_OF}")
         self.assertIs(kwargs["deduplicate"], True)
         self.assertEqual(kwargs["as_of"], str(AS_OF))
+
+
+class TestRetrainAfterTheModelUpgrade(FrappeTestCase):
+    """Patch v1_1.retrain_risk_model: models of version 1 cannot be loaded after the upgrade, so a site
+    that had an active model queues its retraining at once instead of scoring nothing until the weekly
+    tick."""
+
+    def run_patch(self, enqueue):
+        from awm_frappe.patches.v1_1 import retrain_risk_model
+
+        with mock_patch.object(frappe, "enqueue", enqueue):
+            retrain_risk_model.execute()
+
+    def test_a_site_with_an_active_model_retrains_on_the_long_queue_once(self):
+        deactivate_all_models()
+        calls = []
+        self.run_patch(lambda *a, **kw: calls.append((a, kw)))
+        self.assertEqual(calls, [])  # no active model: nothing to retrain
+        record = training._record_unusable(AS_OF, "Insufficient history", "test placeholder", {})
+        frappe.db.set_value("Risk Model", record["risk_model"], "active", 1)
+        self.run_patch(lambda *a, **kw: calls.append((a, kw)))
+        ((args, kwargs),) = calls
+        self.assertEqual(args, ("awm_frappe.host.training.train_site_model",))
+        self.assertEqual(kwargs["queue"], "long")
+        self.assertEqual(kwargs["job_id"], f"awm-train-{frappe.utils.getdate()}")
+        self.assertTrue(kwargs["deduplicate"])
+
+    def test_an_unreachable_queue_is_logged_and_does_not_stop_the_upgrade(self):
+        record = training._record_unusable(AS_OF, "Insufficient history", "test placeholder", {})
+        frappe.db.set_value("Risk Model", record["risk_model"], "active", 1)
+
+        def unreachable(*args, **kwargs):
+            raise ConnectionError("redis is down")
+
+        self.run_patch(unreachable)
+        logged = frappe.get_all(
+            "Error Log",
+            filters={"method": ("like", "%could not queue the risk model%")},
+            fields=["error"],
+            order_by="creation desc",
+            limit=1,
+        )
+        self.assertTrue(logged and "redis is down" in logged[0].error)
