@@ -96,7 +96,8 @@ class TestRiskModel(FrappeTestCase):
 
     def test_a_tampered_artefact_is_refused(self):
         document = json.loads(self.content)
-        document["model"]["intercept"] = float(document["model"]["intercept"]) + 1
+        clear = document["model"]["segments"][0]
+        clear["intercept"] = float(clear["intercept"]) + 1
         with self.assertRaises(frappe.ValidationError) as caught:
             self.make(json.dumps(document).encode())
         self.assertIn("content hash", str(caught.exception))
