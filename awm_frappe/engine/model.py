@@ -857,6 +857,42 @@ def _fit_additive(
     return inputs, float(theta[size])
 
 
+def _fit_segment(
+    name: str,
+    inputs: pd.DataFrame,
+    target: np.ndarray,
+    in_state: np.ndarray,
+    is_holdout: np.ndarray,
+    c: float,
+    seed: int,
+) -> tuple[Segment, dict]:
+    """One account state's model: fitted on the state's rows outside the holdout (on all of them when the
+    state has too few rows or outcomes), Platt-calibrated on the state's holdout rows when they hold
+    enough of both outcomes; with what was done, for the artefact's metadata."""
+    fit_rows = in_state & ~is_holdout
+    fitted_on = name if _enough_outcomes(target[fit_rows], MIN_SEGMENT_ROWS) else "all"
+    # A state fitted on all rows still measures its contributions against its own accounts.
+    own_rows = inputs[fit_rows] if fitted_on == "all" else None
+    if fitted_on == "all":
+        fit_rows = ~is_holdout
+    specs, intercept = _fit_additive(inputs[fit_rows], target[fit_rows], c, seed, refer_to=own_rows)
+    segment = Segment(name, specs, intercept, fitted_on=fitted_on)
+    calibrate = in_state & is_holdout
+    calibrated = _enough_outcomes(target[calibrate], 1)
+    if calibrated:
+        raw = segment.base_logit() + segment.contributions(inputs[calibrate]).sum(axis=1)
+        segment.slope, segment.offset = _fit_platt(raw, target[calibrate])
+    log = {
+        "rows": int(in_state.sum()),
+        "positive_rate": round(float(target[in_state].mean()), 4) if in_state.any() else None,
+        "fitted_on": fitted_on,
+        "fit_rows": int(fit_rows.sum()),
+        "calibration_rows": int(calibrate.sum()) if calibrated else 0,
+        "optimiser_iterations": _FIT_LOG.get("iterations"),
+    }
+    return segment, log
+
+
 def _enough_outcomes(target: np.ndarray, min_rows: int) -> bool:
     """Enough rows, and enough of each outcome, to fit (or calibrate) a state's own model."""
     positives = int(np.sum(target))
@@ -1109,31 +1145,12 @@ def train(
     target = frame["target"].to_numpy()
     codes = segment_codes(inputs, target_weeks)
     say(f"fitting on {int((~is_holdout).sum()):,} rows, calibrating on {int(is_holdout.sum()):,}")
-    segments, segment_log = [], {}
-    for code, name in enumerate(SEGMENTS):
-        in_state = codes == code
-        fit_rows = in_state & ~is_holdout
-        fitted_on = name if _enough_outcomes(target[fit_rows], MIN_SEGMENT_ROWS) else "all"
-        if fitted_on == "all":
-            fit_rows = ~is_holdout
-        # A state fitted on all rows still measures its contributions against its own accounts.
-        own_rows = inputs[in_state & ~is_holdout] if fitted_on == "all" and in_state.any() else None
-        specs, intercept = _fit_additive(inputs[fit_rows], target[fit_rows], c, seed, refer_to=own_rows)
-        segment = Segment(name, specs, intercept, fitted_on=fitted_on)
-        calibrate = in_state & is_holdout
-        calibrated = _enough_outcomes(target[calibrate], 1)
-        if calibrated:
-            raw = segment.base_logit() + segment.contributions(inputs[calibrate]).sum(axis=1)
-            segment.slope, segment.offset = _fit_platt(raw, target[calibrate])
-        segments.append(segment)
-        segment_log[name] = {
-            "rows": int(in_state.sum()),
-            "positive_rate": round(float(target[in_state].mean()), 4) if in_state.any() else None,
-            "fitted_on": fitted_on,
-            "fit_rows": int(fit_rows.sum()),
-            "calibration_rows": int(calibrate.sum()) if calibrated else 0,
-            "optimiser_iterations": _FIT_LOG.get("iterations"),
-        }
+    fitted = [
+        _fit_segment(name, inputs, target, codes == code, is_holdout, c, seed)
+        for code, name in enumerate(SEGMENTS)
+    ]
+    segments = [segment for segment, _ in fitted]
+    segment_log = {segment.name: log for segment, log in fitted}
     counts = np.bincount(codes, minlength=len(SEGMENTS))
     base = float(np.dot(counts, [segment.base_logit() for segment in segments]) / max(counts.sum(), 1))
     model = RiskModel(
