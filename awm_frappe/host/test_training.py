@@ -20,7 +20,7 @@ from frappe.tests.utils import FrappeTestCase
 from awm_frappe.engine.model import FEATURE_NAMES, load_model
 from awm_frappe.host import nightly, training
 from awm_frappe.host.nightly import run_nightly
-from awm_frappe.tests.factories import BASE_DATE, ensure_setup
+from awm_frappe.tests.factories import BASE_DATE, ensure_setup, without_active_model
 
 AS_OF = BASE_DATE  # a Monday; the synthetic ledger ends here
 
@@ -46,11 +46,6 @@ def make_site_portfolio(tenancies: int, weeks: int, label: str) -> tuple[str, li
     return prefix, patches
 
 
-def deactivate_all_models():
-    frappe.db.sql("update `tabRisk Model` set active = 0 where active = 1")
-    nightly._MODEL_CACHE.clear()
-
-
 def delete_model_files(names):
     """Delete the artefact Files of these Risk Models (removes them from disk, before the rollback)."""
     for file in frappe.get_all(
@@ -66,7 +61,7 @@ class TestTrainSiteModel(FrappeTestCase):
     def setUpClass(cls):
         super().setUpClass()
         ensure_setup()
-        deactivate_all_models()
+        without_active_model()
         cls.prefix, cls.patches = make_site_portfolio(300, 52, "OK")
         # an earlier record made active behind the controller's back: training must deactivate it
         earlier = training._record_unusable(AS_OF, "Insufficient history", "test placeholder", {})
@@ -181,7 +176,7 @@ class TestTooLittleHistory(FrappeTestCase):
     def setUpClass(cls):
         super().setUpClass()
         ensure_setup()
-        deactivate_all_models()
+        without_active_model()
         cls.prefix, cls.patches = make_site_portfolio(60, 12, "NEW")
         cls.result = training.train_site_model(AS_OF, patches=cls.patches)
 
@@ -291,7 +286,7 @@ class TestRetrainAfterTheModelUpgrade(FrappeTestCase):
             retrain_risk_model.execute()
 
     def test_a_site_with_an_active_model_retrains_on_the_long_queue_once(self):
-        deactivate_all_models()
+        without_active_model()
         calls = []
         self.run_patch(lambda *a, **kw: calls.append((a, kw)))
         self.assertEqual(calls, [])  # no active model: nothing to retrain

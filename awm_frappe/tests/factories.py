@@ -68,6 +68,15 @@ def ensure_setup():
         after_install()
 
 
+def without_active_model():
+    """No active Risk Model for this test class (rolled back with it): the ladder as a site runs it before
+    any model is trained, whatever a developer's site has active."""
+    from awm_frappe.host import nightly
+
+    frappe.db.sql("update `tabRisk Model` set active = 0 where active = 1")
+    nightly._MODEL_CACHE.clear()
+
+
 def _insert(doc: dict):
     return frappe.get_doc(doc).insert(ignore_permissions=True)
 

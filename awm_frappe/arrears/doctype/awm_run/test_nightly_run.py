@@ -27,6 +27,7 @@ from awm_frappe.tests.factories import (
     make_rent_transaction,
     make_tenancy,
     make_weekly_ledger,
+    without_active_model,
 )
 from awm_frappe.tests.factories import (
     make_patch as _make_patch,
@@ -89,6 +90,7 @@ class TestNightlyRun(FrappeTestCase):
     def setUpClass(cls):
         super().setUpClass()
         ensure_setup()
+        without_active_model()
         cls.addClassCleanup(frappe.clear_document_cache, "AWM Settings", "AWM Settings")
 
     def live(self, **extra):
