@@ -14,6 +14,7 @@ from awm_frappe.engine.features import compute_features, prepare_ledger
 from tests.factories import make_ledger, make_tenancies, make_tenancy
 
 END = pd.Timestamp("2026-03-30")  # a Monday
+FEATURE_INDEX = {name: k for k, name in enumerate(risk.FEATURE_NAMES)}
 
 
 def toy_portfolio(n: int = 400, weeks: int = 40, seed: int = 0):
@@ -181,13 +182,29 @@ def test_target_is_two_weeks_rent_after_grace_within_the_horizon():
 # --- reasons are the model's own contributions -----------------------------------------------------
 
 
-def test_contributions_add_up_to_the_score(portfolio, trained):
-    tenancies, ledger = portfolio
-    frame = case_frame(tenancies, ledger)
-    contributions = trained.explain(frame, ledger=ledger)
-    logit = trained.base_logit() + contributions.sum(axis=1)
-    scores = trained.score(frame, ledger=ledger, reasons=False)["risk_score"]
+def state_logit(model: risk.RiskModel, frame: pd.DataFrame) -> np.ndarray:
+    """Each row's calibrated log-odds straight from its state's weights, without ``contributions``:
+    slope × (intercept + the weights of the row's bins) + offset."""
+    inputs, states = risk.model_inputs(frame), model.states(frame)
+    logit = np.empty(len(frame))
+    for code, segment in enumerate(model.segments):
+        rows = states == code
+        raw = segment.intercept + sum(
+            np.asarray(spec.weights)[spec.bins(inputs.loc[rows, spec.name])] for spec in segment.inputs
+        )
+        logit[rows] = segment.slope * raw + segment.offset
+    return logit
+
+
+def test_contributions_add_up_to_the_score(synthetic, synthetic_model):
+    tenancies, ledger, as_of = synthetic
+    frame = risk.with_ledger_columns(case_frame(tenancies, ledger, as_of), ledger)
+    contributions = synthetic_model.explain(frame)
+    logit = synthetic_model.base_logit() + contributions.sum(axis=1).to_numpy()
+    np.testing.assert_allclose(logit, state_logit(synthetic_model, frame), atol=1e-9)
+    scores = synthetic_model.score(frame, reasons=False)["risk_score"]
     np.testing.assert_allclose(1 / (1 + np.exp(-logit)), scores, atol=5e-5)
+    assert set(synthetic_model.states(frame)) == {0, 1, 2}
 
 
 def test_reasons_name_the_features_that_move_the_score_most(synthetic, synthetic_model):
@@ -208,20 +225,20 @@ def test_reasons_name_the_features_that_move_the_score_most(synthetic, synthetic
     held_out = pd.to_datetime(trained.metadata["training"]["calibration_dates"])
     training = training[~training["as_of"].isin(held_out)]  # the rows the weights were fitted on
     fitted = risk.model_inputs(training, training["as_of"])
-    fitted_state = trained.segment_of(fitted)
+    fitted_state = trained.states(training)
     inputs = risk.model_inputs(frame.loc[rows])
-    states = trained.segment_of(inputs)
-    base = trained.base_logit() + trained.contributions(inputs).sum(axis=1)
+    states = trained.states(frame.loc[rows])
+    base = trained.base_logit() + trained.contributions(inputs, states).sum(axis=1)
     assert set(states) == {0, 1, 2}  # accounts in every state are explained
     for position, tenancy in enumerate(rows):
         segment = trained.segments[states[position]]
         background = fitted[fitted_state == states[position]]
+        same_state = np.full(len(background), states[position])
         moves = {}
         for name in risk.FEATURE_NAMES:
             occluded = inputs.iloc[np.repeat(position, len(background))].reset_index(drop=True)
             occluded[name] = background[name].to_numpy()
-            assert (trained.segment_of(occluded) == states[position]).all()
-            perturbed = trained.base_logit() + trained.contributions(occluded).sum(axis=1)
+            perturbed = trained.base_logit() + trained.contributions(occluded, same_state).sum(axis=1)
             moves[name] = base[position] - perturbed.mean()
         moves[risk.STATE_INPUT[segment.name]] += segment.base_logit() - trained.base_logit()
         top = max(moves, key=moves.get)
@@ -229,6 +246,22 @@ def test_reasons_name_the_features_that_move_the_score_most(synthetic, synthetic
         assert explained[top] == pytest.approx(moves[top], abs=1e-6)
         first_reason = scored.loc[tenancy, "risk_reasons"].split(risk.REASON_SEPARATOR)[0]
         assert first_reason == risk.reason_text(top, frame.loc[[tenancy]])[0]
+
+
+def test_an_account_already_behind_is_told_so_first_and_a_clear_one_its_credit(synthetic, synthetic_model):
+    """The input that places an account in its state carries the state's own base value: being 2 weeks
+    behind already is why a debt is high risk, and being in credit why a clear account is low risk."""
+    tenancies, ledger, as_of = synthetic
+    frame = risk.with_ledger_columns(case_frame(tenancies, ledger, as_of), ledger)
+    scored = synthetic_model.score(frame)
+    first = scored["risk_reasons"].str.split(risk.REASON_SEPARATOR, regex=False).str[0]
+    states = synthetic_model.states(frame)
+    behind = first[states == 2]
+    assert len(behind) > 100
+    assert behind.str.contains(r"^£[\d,.]+ owed after a week's grace").mean() > 0.95
+    in_credit = first[(states == 0) & (frame["balance"] < 0).to_numpy() & scored["risk_band"].eq("low")]
+    assert len(in_credit) > 100
+    assert in_credit.str.contains(r"^balance £[\d,.]+ in credit$").mean() > 0.8
 
 
 def test_low_risk_reasons_say_what_keeps_the_risk_low(synthetic, synthetic_model):
@@ -439,31 +472,70 @@ def test_each_account_state_has_its_own_model(synthetic_model):
     assert all(states[name]["fitted_on"] == name for name in risk.SEGMENTS)
     rates = [states[name]["positive_rate"] for name in risk.SEGMENTS]
     assert rates == sorted(rates)  # clear accounts fall behind least, accounts already behind stay so
-    table = synthetic_model.weights_table().set_index(["segment", "input", "bin"])["log_odds"]
-    # What a Universal Credit claim says about a clear account is not what it says about a debt
-    uc = table.xs("uc_claim_weeks", level="input")
-    assert not np.allclose(uc.loc["clear"].to_numpy()[:3], uc.loc["behind"].to_numpy()[:3])
+    # each state's bins are cut on its own accounts: clear ones never owe, so their balance bins stop at 0
+    clear, behind = (synthetic_model.segments[k].inputs[FEATURE_INDEX["balance_weeks"]] for k in (0, 2))
+    assert max(clear.edges) <= 0 < min(behind.edges)
 
 
-def test_a_state_with_too_few_outcomes_is_fitted_on_all_rows(portfolio, trained):
+def test_a_state_with_too_few_outcomes_is_fitted_and_calibrated_on_all_rows(portfolio, trained):
     """In the toy portfolio every account already behind stays behind (one outcome only) and few clear
-    accounts fall behind: both states borrow the weights fitted on all rows, but their contributions are
-    still measured against accounts in the same state, so they average 0 there."""
-    states = trained.metadata["training"]["segments"]
-    assert states["behind"]["positive_rate"] == 1.0
-    assert states["behind"]["fitted_on"] == "all" and states["clear"]["fitted_on"] == "all"
-    assert states["owing"]["fitted_on"] == "owing"
+    accounts fall behind: both states borrow the model fitted on all rows and its calibration on all
+    holdout rows, but their contributions are still measured against accounts in the same state, so they
+    average 0 there. The owing state, with enough of both outcomes, is fitted and calibrated on its own."""
+    log = trained.metadata["training"]["segments"]
+    assert log["behind"]["positive_rate"] == 1.0
+    assert [log[name]["fitted_on"] for name in risk.SEGMENTS] == ["all", "owing", "all"]
+    assert [log[name]["calibrated_on"] for name in risk.SEGMENTS] == ["all", "owing", "all"]
     tenancies, ledger = portfolio
     held_out = pd.to_datetime(trained.metadata["training"]["calibration_dates"])
     rows = risk.build_rows(tenancies, ledger, risk.scoring_dates(END, 8, 20, 2)).frame
-    rows = rows[~rows["as_of"].isin(held_out)]
-    inputs = risk.model_inputs(rows, rows["as_of"])
-    codes = trained.segment_of(inputs)
+    inputs, states = risk.model_inputs(rows, rows["as_of"]), trained.states(rows)
+    holdout = rows["as_of"].isin(held_out).to_numpy()
     for code, segment in enumerate(trained.segments):
-        own = inputs[codes == code]
+        own = inputs[(states == code) & ~holdout]
         np.testing.assert_allclose(segment.contributions(own).mean(axis=0), 0, atol=1e-9)
-    for clear, behind in zip(trained.segments[0].inputs, trained.segments[2].inputs, strict=True):
-        assert clear.edges == behind.edges and clear.weights[:-1] == behind.weights[:-1]  # bar "missing"
+    clear, behind = trained.segments[0], trained.segments[2]
+    assert (clear.slope, clear.offset) == (behind.slope, behind.offset)
+    for a, b in zip(clear.inputs, behind.inputs, strict=True):
+        assert a.edges == b.edges and a.weights[:-1] == b.weights[:-1]  # bar "missing", which says nothing
+    # Platt scaling matches the mean prediction to the outcome on the rows it was fitted on
+    probability = trained.predict_proba(rows, rows["as_of"])
+    pooled = holdout & (states != 1)
+    everyone = trained.segments[0]
+    raw_all = everyone.base_logit() + everyone.contributions(inputs[holdout]).sum(axis=1)
+    observed = rows.loc[holdout, "target"].mean()
+    assert (1 / (1 + np.exp(-raw_all))).mean() == pytest.approx(observed, abs=1e-3)
+    owing = holdout & (states == 1)
+    assert probability[owing].mean() == pytest.approx(rows.loc[owing, "target"].mean(), abs=1e-3)
+    assert pooled.any()
+
+
+def test_every_state_of_the_synthetic_landlord_is_calibrated_on_its_own_holdout_rows(
+    synthetic, synthetic_model
+):
+    tenancies, ledger, _ = synthetic
+    meta = synthetic_model.metadata["training"]
+    rows = risk.build_rows(tenancies, ledger, pd.to_datetime(meta["calibration_dates"])).frame
+    probability = synthetic_model.predict_proba(rows, rows["as_of"])
+    states = synthetic_model.states(rows)
+    for code, name in enumerate(risk.SEGMENTS):
+        assert meta["segments"][name]["calibrated_on"] == name
+        mine = states == code
+        assert probability[mine].mean() == pytest.approx(rows.loc[mine, "target"].mean(), abs=1e-3), name
+
+
+def test_account_states_from_the_case_frame_figures():
+    frame = pd.DataFrame(
+        {
+            "balance": [-50.0, 0.0, 350.0, 350.0, 150.0, 350.0, 350.0],
+            "arrears_after_grace": [250.0, 0.0, 250.0, 199.996, 50.0, 250.0, 250.0],
+            "weekly_rent": [100.0, 100.0, 100.0, 100.0, 100.0, np.nan, 0.0],
+        }
+    )
+    # in credit after this week's payments is clear even with 2.5 weeks' collectable arrears before them;
+    # 2 weeks to the half-penny is behind, like the target; unknown rent is owing
+    assert risk.account_states(frame, 2).tolist() == [0, 0, 2, 2, 1, 1, 1]
+    assert risk.account_states(frame, 3).tolist() == [0, 0, 1, 1, 1, 1, 1]
 
 
 def test_training_accepts_a_prepared_ledger(portfolio, trained):

@@ -150,35 +150,24 @@ def compute_features(tenancies: pd.DataFrame, ledger: pd.DataFrame | PreparedLed
     week_start = today - pd.Timestamp(as_of).weekday()
     weekly_rent = _column_as_float(tenancies, "weekly_rent")
     tenancy_age = today - _day_numbers_or_nan(tenancies, "start_date")
+    grace = _grace(prepared, codes, as_of, weekly_rent)
+    end, balance = grace["end"], grace["balance"]
+    since = {weeks: _edge(prepared, codes, today - 7 * weeks + 1) for weeks in {4, 13, 26, HISTORY_CHECKS}}
 
-    # One binary search per window edge, shared by every running total: a window's total is
-    # cumulative[end] - cumulative[edge], where end is just past each tenancy's last transaction ≤ as_of.
-    def edge(day: int) -> np.ndarray:
-        return np.searchsorted(prepared.keys, _key(codes, day), side="left")
+    def total(cumulative: np.ndarray, weeks: int) -> np.ndarray:
+        return cumulative[end] - cumulative[since[weeks]]
 
-    end = edge(today + 1)
-    since = {"ever": prepared.block_start[codes], "week": edge(week_start)}
-    since.update({weeks: edge(today - 7 * weeks + 1) for weeks in (4, 13, 26)})
-
-    def total(cumulative: np.ndarray, window) -> np.ndarray:
-        return cumulative[end] - cumulative[since[window]]
-
-    balance = total(prepared.cum_amount, "ever")
-    this_week_net = total(prepared.cum_amount, "week")
-    payments_this_week = np.minimum(total(prepared.cum_payments, "week"), 0)
-    collectable = balance - this_week_net
-    arrears_after_grace = collectable / 100 - np.maximum(0.0, weekly_rent + payments_this_week / 100)
     last_paid_day, last_paid_pence = _last_payment(prepared, codes, today)
     paid = last_paid_day > _DAY_MIN
 
     features = {
         "balance": balance / 100,
         "week_start": _dates(np.full(len(ids), week_start)),
-        "this_week_net": this_week_net / 100,
-        "payments_this_week": payments_this_week / 100,
-        "collectable_arrears": collectable / 100,
-        "arrears_after_grace": arrears_after_grace,
-        "weeks_owed": _divide(arrears_after_grace, weekly_rent),
+        "this_week_net": grace["this_week_net"] / 100,
+        "payments_this_week": grace["payments_this_week"] / 100,
+        "collectable_arrears": grace["collectable"] / 100,
+        "arrears_after_grace": grace["arrears_after_grace"],
+        "weeks_owed": _divide(grace["arrears_after_grace"], weekly_rent),
         "last_payment_date": _dates(np.where(paid, last_paid_day, _DAY_MIN)),
         "last_payment_amount": np.where(paid, last_paid_pence / 100, np.nan),
         "days_since_last_payment": np.where(paid, today - last_paid_day, tenancy_age),
@@ -192,12 +181,49 @@ def compute_features(tenancies: pd.DataFrame, ledger: pd.DataFrame | PreparedLed
     features["arrears_age_days"] = _arrears_age(prepared, codes, today, balance)
     features["tenancy_age_days"] = tenancy_age
     features["rent_charged_26w"] = total(prepared.cum_rent, 26) / 100
-    past = _weekly_balances(prepared, codes, today, end, balance, weeks=HISTORY_CHECKS)
+    past = _weekly_balances(prepared, today, since[HISTORY_CHECKS], end, balance, weeks=HISTORY_CHECKS)
     rent_pence = np.rint(weekly_rent * 100)
     in_arrears = (past > rent_pence[:, None]).sum(axis=1).astype(np.float64)
     features["checks_in_arrears_26w"] = np.where(weekly_rent > 0, in_arrears, np.nan)
     features["max_balance_26w"] = past.max(axis=1) / 100
     return pd.DataFrame(features, index=ids)[list(FEATURE_FIELDS)]
+
+
+def arrears_after_grace(tenancies: pd.DataFrame, ledger: pd.DataFrame | PreparedLedger, as_of) -> np.ndarray:
+    """``compute_features(...)["arrears_after_grace"]`` alone (in ``tenancies`` order), for the many dates
+    on which the risk model's target needs nothing else."""
+    prepared = ledger if isinstance(ledger, PreparedLedger) else prepare_ledger(ledger, tenancies)
+    codes = prepared.codes_for(pd.Index(tenancies["tenancy"]))
+    return _grace(prepared, codes, as_of, _column_as_float(tenancies, "weekly_rent"))["arrears_after_grace"]
+
+
+def _grace(prepared: PreparedLedger, codes: np.ndarray, as_of, weekly_rent: np.ndarray) -> dict:
+    """Hackney's one week's grace, as of as_of: the balance, this rent week's net and payments, the
+    collectable arrears (pence) and the arrears after grace (pounds); ``end`` is just past each tenancy's
+    last transaction dated ≤ as_of, the end of every window."""
+    today = _day_number(as_of)
+    end = _edge(prepared, codes, today + 1)
+    week = _edge(prepared, codes, today - pd.Timestamp(as_of).weekday())
+    balance = prepared.cum_amount[end] - prepared.cum_amount[prepared.block_start[codes]]
+    this_week_net = prepared.cum_amount[end] - prepared.cum_amount[week]
+    payments_this_week = np.minimum(prepared.cum_payments[end] - prepared.cum_payments[week], 0)
+    collectable = balance - this_week_net
+    after_grace = collectable / 100 - np.maximum(0.0, weekly_rent + payments_this_week / 100)
+    return {
+        "end": end,
+        "balance": balance,
+        "this_week_net": this_week_net,
+        "payments_this_week": payments_this_week,
+        "collectable": collectable,
+        "arrears_after_grace": after_grace,
+    }
+
+
+def _edge(prepared: PreparedLedger, codes: np.ndarray, day: int) -> np.ndarray:
+    """Each tenancy's first transaction dated ≥ day (an index into the sorted ledger): one binary search
+    per window edge, shared by every running total, so a window's total is cumulative[end] −
+    cumulative[edge]."""
+    return np.searchsorted(prepared.keys, _key(codes, day), side="left")
 
 
 # --- preparation helpers --------------------------------------------------------------------------
@@ -302,22 +328,21 @@ def _weeks_with_payment(prepared: PreparedLedger, codes: np.ndarray, week_start:
 
 
 def _weekly_balances(
-    prepared: PreparedLedger, codes: np.ndarray, today: int, end: np.ndarray, balance: np.ndarray, weeks: int
+    prepared: PreparedLedger, today: int, start: np.ndarray, end: np.ndarray, balance: np.ndarray, weeks: int
 ) -> np.ndarray:
     """Balance (pence) at the end of the days today − 7k, k = 1..weeks: one column per check.
 
-    Today's balance less what was posted after each check: the transactions of the last ``weeks`` weeks
-    (contiguous per tenancy, ending at ``end``) are summed into week buckets, b = (today − day) // 7, and
-    check k subtracts buckets 0..k−1. One pass over those transactions instead of one binary search per
-    check."""
-    start = np.searchsorted(prepared.keys, _key(codes, today - 7 * weeks + 1), side="left")
+    Today's balance less what was posted after each check: the transactions dated today − 7·weeks + 1 ..
+    today (``start`` to ``end`` in the sorted ledger, per tenancy) are summed into week buckets,
+    b = (today − day) // 7, and check k subtracts buckets 0..k−1. One pass over those transactions
+    instead of one binary search per check."""
     counts = end - start
-    row = np.repeat(np.arange(len(codes)), counts)
+    row = np.repeat(np.arange(len(start)), counts)
     index = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(start, counts)
     bucket = (today - _day_of(prepared.keys[index])) // 7
     pence = prepared.cum_amount[index + 1] - prepared.cum_amount[index]
-    posted = np.bincount(row * weeks + bucket, weights=pence, minlength=len(codes) * weeks)
-    after_check = np.cumsum(posted.reshape(len(codes), weeks), axis=1).round().astype(np.int64)
+    posted = np.bincount(row * weeks + bucket, weights=pence, minlength=len(start) * weeks)
+    after_check = np.cumsum(posted.reshape(len(start), weeks), axis=1).round().astype(np.int64)
     return balance[:, None] - after_check
 
 

@@ -58,7 +58,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from awm_frappe.engine.features import PreparedLedger, compute_features, prepare_ledger
+from awm_frappe.engine.features import PreparedLedger, arrears_after_grace, compute_features, prepare_ledger
 
 FORMAT = "awm-risk-model"
 MODEL_VERSION = 2  # bump whenever an input's definition changes: old artefacts then refuse to load
@@ -293,7 +293,7 @@ def _r_weeks_owed(row: dict) -> str:
     if aag > 0:
         return f"{_money(aag)} owed after a week's grace ({_weeks_rent(weeks)})"
     if balance > 0:
-        return f"balance of {_money(balance)} is within a week's grace"
+        return f"{_money(balance)} owed, not yet past a week's grace"
     return "nothing owed after a week's grace"
 
 
@@ -584,12 +584,21 @@ class Segment:
         }
 
 
-def segment_codes(inputs: pd.DataFrame, target_weeks: float) -> np.ndarray:
-    """Each row's account state as an index into SEGMENTS: clear (balance ≤ 0), behind (weeks owed ≥
-    target_weeks) or owing (the rest, including a row whose rent, and so its state, is unknown)."""
-    balance = inputs["balance_weeks"].to_numpy(dtype=np.float64)
-    weeks = inputs["weeks_owed"].to_numpy(dtype=np.float64)
-    return np.select([balance <= 0, weeks >= target_weeks - 1e-9], [0, 2], 1).astype(np.int64)
+def reached(arrears_after_grace, weekly_rent, weeks: float) -> np.ndarray:
+    """Arrears after grace of at least ``weeks`` weeks' rent, to the half-penny: the target's test, and what
+    puts an account in the *behind* state. False where the weekly rent is unknown (not > 0)."""
+    rent = np.asarray(weekly_rent, dtype=np.float64)
+    rent = np.where(rent > 0, rent, np.nan)
+    return np.asarray(arrears_after_grace, dtype=np.float64) >= weeks * rent - 0.005
+
+
+def account_states(frame: pd.DataFrame, target_weeks: float) -> np.ndarray:
+    """Each row's account state, an index into SEGMENTS, from a case frame's own figures: *clear* when
+    the balance is zero or in credit (even if this week's payments are what cleared it), *behind* when
+    the arrears after grace have ``reached`` target_weeks of rent, else *owing* (also when the weekly
+    rent, and so the weeks owed, is unknown)."""
+    behind = reached(_num(frame, "arrears_after_grace"), _num(frame, "weekly_rent"), target_weeks)
+    return np.select([_num(frame, "balance") <= 0, behind], [0, 2], 1).astype(np.int64)
 
 
 @dataclass
@@ -621,19 +630,21 @@ class RiskModel:
         """The model's base log-odds: what every row's contributions add to."""
         return self.base
 
-    def segment_of(self, inputs: pd.DataFrame) -> np.ndarray:
-        return segment_codes(inputs, self.target_weeks)
+    def states(self, frame: pd.DataFrame) -> np.ndarray:
+        """The account state (index into SEGMENTS) of every row of a case frame."""
+        return account_states(frame, self.target_weeks)
 
-    def contributions(self, inputs: pd.DataFrame) -> np.ndarray:
-        """Per row and input, the input's contribution to the calibrated log-odds (rows × inputs).
+    def contributions(self, inputs: pd.DataFrame, states: np.ndarray) -> np.ndarray:
+        """Per row and input, the input's contribution to the calibrated log-odds (rows × inputs), for
+        rows in the given account ``states``.
 
         ``base_logit() + contributions.sum(axis=1)`` is the calibrated log-odds exactly. Within a state
         a contribution is the state model's own; the state's input (STATE_INPUT) also carries the state's
         base value less the model's."""
         out = np.zeros((len(inputs), len(self.features)))
-        codes = self.segment_of(inputs)
+        states = np.asarray(states)
         for code, segment in enumerate(self.segments):
-            rows = np.flatnonzero(codes == code)
+            rows = np.flatnonzero(states == code)
             if not len(rows):
                 continue
             part = segment.contributions(inputs.iloc[rows])
@@ -641,14 +652,14 @@ class RiskModel:
             out[rows] = part
         return out
 
-    def predict_proba_inputs(self, inputs: pd.DataFrame) -> np.ndarray:
-        logit = self.base_logit() + self.contributions(inputs).sum(axis=1)
+    def predict_proba_inputs(self, inputs: pd.DataFrame, states: np.ndarray) -> np.ndarray:
+        logit = self.base_logit() + self.contributions(inputs, states).sum(axis=1)
         return _sigmoid(logit)
 
     def predict_proba(self, frame: pd.DataFrame, as_of=None) -> np.ndarray:
         """Calibrated probability of reaching the target, for each row of a frame that already has the
         LEDGER_COLUMNS (``build_rows`` frames do)."""
-        return self.predict_proba_inputs(model_inputs(frame, as_of))
+        return self.predict_proba_inputs(model_inputs(frame, as_of), self.states(frame))
 
     # --- the nightly call ------------------------------------------------------------------------
     def score(self, case_frame: pd.DataFrame, ledger=None, as_of=None, reasons: bool = True) -> pd.DataFrame:
@@ -664,7 +675,7 @@ class RiskModel:
         if ledger is not None:
             case_frame = with_ledger_columns(case_frame, ledger, as_of)
         inputs = model_inputs(case_frame, as_of)
-        contributions = self.contributions(inputs)
+        contributions = self.contributions(inputs, self.states(case_frame))
         score = _sigmoid(self.base_logit() + contributions.sum(axis=1))
         out = pd.DataFrame(index=case_frame.index)
         out["risk_score"] = np.round(score, 4)
@@ -719,7 +730,8 @@ class RiskModel:
         if ledger is not None:
             case_frame = with_ledger_columns(case_frame, ledger, as_of)
         inputs = model_inputs(case_frame, as_of)
-        return pd.DataFrame(self.contributions(inputs), index=case_frame.index, columns=self.features)
+        contributions = self.contributions(inputs, self.states(case_frame))
+        return pd.DataFrame(contributions, index=case_frame.index, columns=self.features)
 
     # --- artefact --------------------------------------------------------------------------------
     def model_json(self) -> dict:
@@ -759,24 +771,38 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
 
-_FIT_LOG: dict = {}
+@dataclass
+class _Fit:
+    """Fitted bin weights before they are centred on a state's accounts. A bin that says nothing (a
+    category level or a "missing" never seen in training) has weight NaN until ``centred`` fills it with
+    the reference, so that it contributes 0."""
+
+    inputs: list[_Input]
+    intercept: float
+    iterations: int
+
+    def centred(self, name: str, frame: pd.DataFrame, fitted_on: str) -> Segment:
+        """The segment ``name`` with these weights, each input's reference its average weight over
+        ``frame``'s rows (the accounts its contributions are measured against)."""
+        inputs = []
+        for spec in self.inputs:
+            weights = np.asarray(spec.weights, dtype=np.float64)
+            reference = float(np.nanmean(weights[spec.bins(frame[spec.name])]))
+            filled = np.where(np.isnan(weights), reference, weights)
+            inputs.append(_Input(spec.name, spec.kind, list(spec.edges), filled.tolist(), reference))
+        return Segment(name, inputs, self.intercept, fitted_on=fitted_on)
 
 
-def _fit_additive(
-    frame: pd.DataFrame, target: np.ndarray, c: float, seed: int, refer_to: pd.DataFrame | None = None
-) -> tuple[list[_Input], float]:
+def _fit_additive(frame: pd.DataFrame, target: np.ndarray, c: float) -> _Fit:
     """Penalised maximum likelihood for the bin weights, with each input's shape kept monotone where
-    MONOTONE says so. Each input's reference is its average weight over the fitted rows, or over
-    ``refer_to``'s rows when given (non-empty).
+    MONOTONE says so.
 
     Parameters are the *steps* between neighbouring bins (plus the missing bin's weight): a bin's weight
     is the sum of the steps up to it, a monotone input's steps are bounded to one sign, and the ridge
     penalty ½·‖steps‖² / (C·rows) smooths the shape. The design is one-hot (one bin per input per row),
-    so the gradient costs two sparse products. Deterministic: L-BFGS-B from zero, no randomness
-    (``seed`` is kept for the interface)."""
+    so the gradient costs two sparse products. Deterministic: L-BFGS-B from zero, no randomness."""
     from scipy.optimize import minimize
 
-    del seed
     inputs = []
     for name in FEATURE_NAMES:
         kind = MODEL_FEATURES[name][0]
@@ -829,7 +855,6 @@ def _fit_additive(
     start_theta = np.zeros(size + 1)
     prior = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
     start_theta[size] = np.log(prior / (1 - prior))
-    started = time.perf_counter()
     result = minimize(
         objective,
         start_theta,
@@ -839,58 +864,74 @@ def _fit_additive(
         options={"maxiter": 1000, "ftol": 1e-8, "gtol": 1e-6},
     )
     theta = result.x
-    _FIT_LOG.update(iterations=int(result.nit), seconds=round(time.perf_counter() - started, 2))
     coef = weights_of(theta)
     used = np.asarray(design.sum(axis=0)).ravel()
-    referred = used if refer_to is None or not len(refer_to) else _design(inputs, refer_to)[0].sum(axis=0)
-    referred = np.asarray(referred).ravel()
     for k, spec in enumerate(inputs):
         weights = coef[offsets[k] : offsets[k + 1]].copy()
         counts = used[offsets[k] : offsets[k + 1]]
-        among = referred[offsets[k] : offsets[k + 1]]
-        spec.reference = float(np.dot(weights, among) / max(among.sum(), 1))
         if spec.kind != "numeric":
-            weights[counts == 0] = spec.reference  # an unseen level says nothing
+            weights[counts == 0] = np.nan  # an unseen level says nothing
         elif counts[-1] == 0:
-            weights[-1] = spec.reference  # never missing in training: missing says nothing
+            weights[-1] = np.nan  # never missing in training: missing says nothing
         spec.weights = weights.tolist()
-    return inputs, float(theta[size])
+    return _Fit(inputs=inputs, intercept=float(theta[size]), iterations=int(result.nit))
 
 
-def _fit_segment(
-    name: str,
-    inputs: pd.DataFrame,
-    target: np.ndarray,
-    in_state: np.ndarray,
-    is_holdout: np.ndarray,
-    c: float,
-    seed: int,
-) -> tuple[Segment, dict]:
-    """One account state's model: fitted on the state's rows outside the holdout (on all of them when the
-    state has too few rows or outcomes), Platt-calibrated on the state's holdout rows when they hold
-    enough of both outcomes; with what was done, for the artefact's metadata."""
-    fit_rows = in_state & ~is_holdout
-    fitted_on = name if _enough_outcomes(target[fit_rows], MIN_SEGMENT_ROWS) else "all"
-    # A state fitted on all rows still measures its contributions against its own accounts.
-    own_rows = inputs[fit_rows] if fitted_on == "all" else None
-    if fitted_on == "all":
-        fit_rows = ~is_holdout
-    specs, intercept = _fit_additive(inputs[fit_rows], target[fit_rows], c, seed, refer_to=own_rows)
-    segment = Segment(name, specs, intercept, fitted_on=fitted_on)
-    calibrate = in_state & is_holdout
-    calibrated = _enough_outcomes(target[calibrate], 1)
-    if calibrated:
-        raw = segment.base_logit() + segment.contributions(inputs[calibrate]).sum(axis=1)
-        segment.slope, segment.offset = _fit_platt(raw, target[calibrate])
-    log = {
-        "rows": int(in_state.sum()),
-        "positive_rate": round(float(target[in_state].mean()), 4) if in_state.any() else None,
-        "fitted_on": fitted_on,
-        "fit_rows": int(fit_rows.sum()),
-        "calibration_rows": int(calibrate.sum()) if calibrated else 0,
-        "optimiser_iterations": _FIT_LOG.get("iterations"),
-    }
-    return segment, log
+def _fit_states(
+    inputs: pd.DataFrame, target: np.ndarray, states: np.ndarray, is_holdout: np.ndarray, c: float
+) -> tuple[list[Segment], dict]:
+    """One segment per account state, and what was done for the artefact's metadata.
+
+    A state has its own model when its rows outside the holdout, and its holdout rows (when there is a
+    holdout), hold enough of both outcomes: fitted on the former, Platt-calibrated on the latter.
+    Otherwise it takes the model fitted on all rows outside the holdout, calibrated on all holdout rows
+    (as one model for everyone would be), with its contributions still measured against its own
+    accounts. The all-rows model is fitted once, and only when a state needs it."""
+    fit_rows = ~is_holdout
+    own = [
+        _enough_outcomes(target[(states == code) & fit_rows], MIN_SEGMENT_ROWS)
+        and (not is_holdout.any() or _enough_outcomes(target[(states == code) & is_holdout], 1))
+        for code in range(len(SEGMENTS))
+    ]
+    pooled = pooled_calibration = None
+    if not all(own):
+        pooled = _fit_additive(inputs[fit_rows], target[fit_rows], c)
+        everyone = pooled.centred("all", inputs[fit_rows], "all")
+        pooled_calibration = _calibration(everyone, inputs, target, is_holdout)
+    segments, log = [], {}
+    for code, name in enumerate(SEGMENTS):
+        in_state = states == code
+        centre_on = inputs[in_state & fit_rows] if (in_state & fit_rows).any() else inputs[fit_rows]
+        if own[code]:
+            fit = _fit_additive(inputs[in_state & fit_rows], target[in_state & fit_rows], c)
+            segment = fit.centred(name, centre_on, fitted_on=name)
+            segment.slope, segment.offset = _calibration(segment, inputs, target, in_state & is_holdout)
+        else:
+            fit = pooled
+            segment = fit.centred(name, centre_on, fitted_on="all")
+            segment.slope, segment.offset = pooled_calibration
+        calibrated_on = "none" if not is_holdout.any() else name if own[code] else "all"
+        log[name] = {
+            "rows": int(in_state.sum()),
+            "positive_rate": round(float(target[in_state].mean()), 4) if in_state.any() else None,
+            "fitted_on": segment.fitted_on,
+            "fit_rows": int((in_state & fit_rows).sum() if own[code] else fit_rows.sum()),
+            "calibrated_on": calibrated_on,
+            "calibration_rows": int(
+                {"none": 0, "all": is_holdout.sum()}.get(calibrated_on, (in_state & is_holdout).sum())
+            ),
+            "optimiser_iterations": fit.iterations,
+        }
+        segments.append(segment)
+    return segments, log
+
+
+def _calibration(segment: Segment, inputs: pd.DataFrame, target: np.ndarray, rows: np.ndarray):
+    """Platt slope and offset of ``segment``'s raw log-odds on ``rows`` (1, 0 when there are none)."""
+    if not rows.any():
+        return 1.0, 0.0
+    raw = segment.base_logit() + segment.contributions(inputs[rows]).sum(axis=1)
+    return _fit_platt(raw, target[rows])
 
 
 def _enough_outcomes(target: np.ndarray, min_rows: int) -> bool:
@@ -1069,11 +1110,11 @@ def build_rows(
     needed = sorted({d + pd.Timedelta(weeks=k) for d in dates for k in range(1, horizon_weeks + 1)})
     arrears_at: dict[pd.Timestamp, np.ndarray] = {}
     features_at: dict[pd.Timestamp, pd.DataFrame] = {}
-    for day in sorted(set(needed) | set(dates)):
-        feats = compute_features(tenancies, prepared, day)
-        arrears_at[day] = feats["arrears_after_grace"].to_numpy(dtype=np.float64)
-        if day in dates:
-            features_at[day] = feats
+    for day in dates:
+        features_at[day] = compute_features(tenancies, prepared, day)
+        arrears_at[day] = features_at[day]["arrears_after_grace"].to_numpy(dtype=np.float64)
+    for day in sorted(set(needed) - set(dates)):
+        arrears_at[day] = arrears_after_grace(tenancies, prepared, day)
 
     keep_columns = [c for c in _TENANCY_COLUMNS if c in tenancies]
     parts = []
@@ -1086,7 +1127,7 @@ def build_rows(
         future = np.column_stack(
             [arrears_at[day + pd.Timedelta(weeks=k)][rows] for k in range(1, horizon_weeks + 1)]
         )
-        target = (future >= target_weeks * rent[rows, None] - 0.005).any(axis=1)
+        target = reached(future, rent[rows, None], target_weeks).any(axis=1)
         part = features_at[day].iloc[rows].reset_index(drop=True)
         extra = ledger_columns(model_ledger, ids[rows], day)
         for column in LEDGER_COLUMNS:
@@ -1143,15 +1184,10 @@ def train(
         is_holdout = np.zeros(len(frame), dtype=bool)
     inputs = model_inputs(frame, frame["as_of"])
     target = frame["target"].to_numpy()
-    codes = segment_codes(inputs, target_weeks)
+    states = account_states(frame, target_weeks)
     say(f"fitting on {int((~is_holdout).sum()):,} rows, calibrating on {int(is_holdout.sum()):,}")
-    fitted = [
-        _fit_segment(name, inputs, target, codes == code, is_holdout, c, seed)
-        for code, name in enumerate(SEGMENTS)
-    ]
-    segments = [segment for segment, _ in fitted]
-    segment_log = {segment.name: log for segment, log in fitted}
-    counts = np.bincount(codes, minlength=len(SEGMENTS))
+    segments, segment_log = _fit_states(inputs, target, states, is_holdout, c)
+    counts = np.bincount(states, minlength=len(SEGMENTS))
     base = float(np.dot(counts, [segment.base_logit() for segment in segments]) / max(counts.sum(), 1))
     model = RiskModel(
         segments=segments,
@@ -1162,7 +1198,7 @@ def train(
 
     from awm_frappe.engine.evaluation import classification_metrics
 
-    probability = model.predict_proba_inputs(inputs)
+    probability = model.predict_proba_inputs(inputs, states)
     metrics = {"fit": classification_metrics(target[~is_holdout], probability[~is_holdout])}
     if is_holdout.any():
         metrics["holdout"] = classification_metrics(target[is_holdout], probability[is_holdout])
@@ -1265,7 +1301,9 @@ def _json_default(value):
 
 
 def load_model(path, inputs=None, as_of=None) -> RiskModel:
-    """Read an artefact written by ``save_model``; refuse one this code cannot use.
+    """Read an artefact written by ``save_model``; refuse one this code cannot use (another format, feature
+    list, model version or set of account states; a content hash that does not match; a malformed model
+    part), always with a ``ModelError`` that says which.
 
     ``inputs`` (``validation.Inputs``) binds its ledger to the model, so that ``score(case_frame)`` can
     read payments by kind without being handed the ledger. With ``as_of``, a warning is issued when the
@@ -1305,21 +1343,26 @@ def load_model(path, inputs=None, as_of=None) -> RiskModel:
     recorded = metadata.get("content_hash", "")
     if recorded != "sha256:" + _content_hash(part):
         raise ModelError(f"{path}: the content hash does not match: the file was altered or damaged")
-    names = [segment.get("name") for segment in part.get("segments") or []]
-    if names != list(SEGMENTS) or any(
-        [spec["name"] for spec in segment["inputs"]] != trained for segment in part["segments"]
-    ):
-        raise ModelError(
-            f"{path}: the model's account states ({', '.join(map(str, names))}) or their inputs are not "
-            f"this code's ({', '.join(SEGMENTS)}); retrain it with `awm train`."
+    try:
+        names = [segment.get("name") for segment in part.get("segments") or []]
+        if names != list(SEGMENTS) or any(
+            [spec["name"] for spec in segment["inputs"]] != trained for segment in part["segments"]
+        ):
+            raise ModelError(
+                f"{path}: the model's account states ({', '.join(map(str, names))}) or their inputs are "
+                f"not this code's ({', '.join(SEGMENTS)}); retrain it with `awm train`."
+            )
+        model = RiskModel(
+            segments=[_segment_from_json(segment) for segment in part["segments"]],
+            base=float(part["base"]),
+            target_weeks=float(part["target_weeks"]),
+            thresholds=dict(part.get("thresholds") or DEFAULT_THRESHOLDS),
+            metadata=metadata,
         )
-    model = RiskModel(
-        segments=[_segment_from_json(segment) for segment in part["segments"]],
-        base=float(part["base"]),
-        target_weeks=float(part["target_weeks"]),
-        thresholds=dict(part.get("thresholds") or DEFAULT_THRESHOLDS),
-        metadata=metadata,
-    )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        if isinstance(error, ModelError):
+            raise
+        raise ModelError(f"{path}: the model part is incomplete or malformed ({error!r})") from error
     if inputs is not None:
         model.ledger = prepare_model_ledger(inputs.ledger, inputs.tenancies)
     trained_to = (metadata.get("training") or {}).get("as_of")

@@ -416,23 +416,7 @@ def _active_model(as_of=None):
     if key in _MODEL_CACHE:
         return _MODEL_CACHE[key], note
     try:
-        from awm_frappe.engine import model as risk_model
-
-        if not row.artefact:
-            raise risk_model.ModelError("it has no artefact")
-        file_name = frappe.db.get_value(
-            "File",
-            {"file_url": row.artefact, "attached_to_doctype": "Risk Model", "attached_to_name": row.name},
-            "name",
-        ) or frappe.db.get_value("File", {"file_url": row.artefact}, "name")
-        if not file_name:
-            raise risk_model.ModelError(f"no File {row.artefact}")
-        model = risk_model.load_model(frappe.get_doc("File", file_name).get_full_path())
-        loaded_hash = (model.metadata or {}).get("content_hash")
-        if row.content_hash and loaded_hash != row.content_hash:
-            raise risk_model.ModelError(
-                f"the artefact's content hash {loaded_hash} is not the record's {row.content_hash}"
-            )
+        model = load_artefact(row)
     except Exception as exc:
         frappe.log_error(
             title=f"AWM: Risk Model {row.name} could not be loaded"[:140],
@@ -444,6 +428,29 @@ def _active_model(as_of=None):
     _MODEL_CACHE.clear()
     _MODEL_CACHE[key] = model
     return model, note
+
+
+def load_artefact(row):
+    """The engine model in a Risk Model record's artefact (``row``: name, artefact, content_hash), checked
+    against the record's content hash; raises ``engine.model.ModelError`` when it cannot be used."""
+    from awm_frappe.engine import model as risk_model
+
+    if not row.artefact:
+        raise risk_model.ModelError("it has no artefact")
+    file_name = frappe.db.get_value(
+        "File",
+        {"file_url": row.artefact, "attached_to_doctype": "Risk Model", "attached_to_name": row.name},
+        "name",
+    ) or frappe.db.get_value("File", {"file_url": row.artefact}, "name")
+    if not file_name:
+        raise risk_model.ModelError(f"no File {row.artefact}")
+    model = risk_model.load_model(frappe.get_doc("File", file_name).get_full_path())
+    loaded_hash = (model.metadata or {}).get("content_hash")
+    if row.content_hash and loaded_hash != row.content_hash:
+        raise risk_model.ModelError(
+            f"the artefact's content hash {loaded_hash} is not the record's {row.content_hash}"
+        )
+    return model
 
 
 def _site_templates():

@@ -95,7 +95,7 @@ class TestTrainSiteModel(FrappeTestCase):
         self.assertLessEqual(metrics["training"]["tenancies"], 300)
         self.assertEqual(str(doc.window_end), str(AS_OF))
         self.assertLess(str(doc.window_start), str(doc.window_end))
-        self.assertIn("Out-of-time check: ROC AUC", doc.summary)
+        self.assertIn("Latest dates (held out of the fit, used to calibrate it): ROC AUC", doc.summary)
         self.assertIsNotNone(doc.trained_on)
 
     def test_the_artefact_loads_and_matches_the_record(self):
@@ -275,9 +275,43 @@ class TestScheduleTraining(FrappeTestCase):
 
 
 class TestRetrainAfterTheModelUpgrade(FrappeTestCase):
-    """Patch v1_1.retrain_risk_model: models of version 1 cannot be loaded after the upgrade, so a site
-    that had an active model queues its retraining at once instead of scoring nothing until the weekly
-    tick."""
+    """Patch v1_1.retrain_risk_model: an active model of version 1 cannot be loaded after the upgrade. It
+    is deactivated (so the night says "no active model" rather than logging a load failure every night)
+    and the retraining is queued at once instead of waiting for the weekly tick."""
+
+    @classmethod
+    def setUpClass(cls):
+        from awm_frappe.arrears.doctype.risk_model.test_risk_model import artefact_bytes
+
+        super().setUpClass()
+        ensure_setup()
+        without_active_model()
+        cls.content = artefact_bytes()
+        cls.made = []
+
+    @classmethod
+    def tearDownClass(cls):
+        delete_model_files(cls.made)
+        nightly._MODEL_CACHE.clear()
+        super().tearDownClass()
+
+    def active_model(self, model_version=None):
+        """An active Risk Model with a real artefact; with ``model_version``, its file is then rewritten
+        as that version's, as an upgrade leaves an old model's file."""
+        from awm_frappe.arrears.doctype.risk_model.test_risk_model import make_model
+
+        # Trailing blanks make the bytes, and so the File, this record's own: Frappe reuses a file with the
+        # same content, and the old-version copy below must not overwrite another record's artefact.
+        doc = make_model(self.content + b" " * (len(self.made) + 1), active=1)
+        self.made.append(doc.name)
+        if model_version is not None:
+            file = frappe.get_doc("File", {"file_url": doc.artefact, "attached_to_name": doc.name})
+            document = json.loads(self.content)
+            document["metadata"]["model_version"] = model_version
+            with open(file.get_full_path(), "w") as handle:
+                json.dump(document, handle)
+        nightly._MODEL_CACHE.clear()
+        return doc
 
     def run_patch(self, enqueue):
         from awm_frappe.patches.v1_1 import retrain_risk_model
@@ -285,23 +319,33 @@ class TestRetrainAfterTheModelUpgrade(FrappeTestCase):
         with mock_patch.object(frappe, "enqueue", enqueue):
             retrain_risk_model.execute()
 
-    def test_a_site_with_an_active_model_retrains_on_the_long_queue_once(self):
+    def test_a_version_1_model_is_deactivated_and_retrained_on_the_long_queue_once(self):
         without_active_model()
         calls = []
         self.run_patch(lambda *a, **kw: calls.append((a, kw)))
         self.assertEqual(calls, [])  # no active model: nothing to retrain
-        record = training._record_unusable(AS_OF, "Insufficient history", "test placeholder", {})
-        frappe.db.set_value("Risk Model", record["risk_model"], "active", 1)
+        old = self.active_model(model_version=1)
+        self.assertIn("could not be loaded", nightly._active_model()[1])  # what every night would say
         self.run_patch(lambda *a, **kw: calls.append((a, kw)))
         ((args, kwargs),) = calls
         self.assertEqual(args, ("awm_frappe.host.training.train_site_model",))
         self.assertEqual(kwargs["queue"], "long")
         self.assertEqual(kwargs["job_id"], f"awm-train-{frappe.utils.getdate()}")
         self.assertTrue(kwargs["deduplicate"])
+        self.assertEqual(frappe.db.get_value("Risk Model", old.name, "active"), 0)
+        self.assertEqual(nightly._active_model(), (None, "no active model"))
+
+    def test_an_active_model_this_version_loads_is_left_alone(self):
+        without_active_model()
+        current = self.active_model()
+        calls = []
+        self.run_patch(lambda *a, **kw: calls.append((a, kw)))
+        self.assertEqual(calls, [])
+        self.assertEqual(frappe.db.get_value("Risk Model", current.name, "active"), 1)
 
     def test_an_unreachable_queue_is_logged_and_does_not_stop_the_upgrade(self):
-        record = training._record_unusable(AS_OF, "Insufficient history", "test placeholder", {})
-        frappe.db.set_value("Risk Model", record["risk_model"], "active", 1)
+        without_active_model()
+        old = self.active_model(model_version=1)
 
         def unreachable(*args, **kwargs):
             raise ConnectionError("redis is down")
@@ -314,4 +358,6 @@ class TestRetrainAfterTheModelUpgrade(FrappeTestCase):
             order_by="creation desc",
             limit=1,
         )
-        self.assertTrue(logged and "redis is down" in logged[0].error)
+        self.assertTrue(logged, "no Error Log")
+        self.assertIn("redis is down", logged[0].error)
+        self.assertIn(f"Deactivated {old.name}", logged[0].error)

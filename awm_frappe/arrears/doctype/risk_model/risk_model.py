@@ -100,7 +100,9 @@ def deactivate_others(name: str) -> None:
 
 
 def metrics_summary(metrics) -> str:
-    """Plain words for the form: the out-of-time (holdout) figures, else the fit figures."""
+    """Plain words for the form: the figures on the latest dates (held out of the fit, but they also set
+    each account state's calibration, so they flatter it a little; ``awm evaluate`` gives a clean test),
+    else the fit figures."""
     if not metrics:
         return ""
     try:
@@ -122,7 +124,10 @@ def metrics_summary(metrics) -> str:
                 horizon=training.get("horizon_weeks"),
             )
         )
-    for key, label in (("holdout", "Out-of-time check"), ("fit", "Fit")):
+    for key, label in (
+        ("holdout", "Latest dates (held out of the fit, used to calibrate it)"),
+        ("fit", "Fit"),
+    ):
         part = data.get(key)
         if not part:
             continue

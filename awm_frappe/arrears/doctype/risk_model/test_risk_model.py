@@ -130,7 +130,7 @@ class TestRiskModel(FrappeTestCase):
         self.assertIn("Trained on 1,200 rows (100 tenancies, 14 scoring dates 2025-01-06 to 2025-04-07)",
                       text)  # fmt: skip
         self.assertIn("25% reached 2+ weeks' arrears within 8 weeks", text)
-        self.assertIn("Out-of-time check: ROC AUC 0.910", text)
+        self.assertIn("Latest dates (held out of the fit, used to calibrate it): ROC AUC 0.910", text)
         self.assertIn("precision in the top 10% 95%", text)
         self.assertEqual(metrics_summary(""), "")
         self.assertEqual(metrics_summary("not json"), "")
