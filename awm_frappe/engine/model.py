@@ -910,21 +910,20 @@ def _fit_states(
         if own[code]:
             fit = _fit_additive(inputs[in_state & fit_rows], target[in_state & fit_rows], c)
             segment = fit.centred(name, centre_on, fitted_on=name)
-            segment.slope, segment.offset = _calibration(segment, inputs, target, in_state & is_holdout)
+            calibration = in_state & is_holdout
+            segment.slope, segment.offset = _calibration(segment, inputs, target, calibration)
         else:
             fit = pooled
             segment = fit.centred(name, centre_on, fitted_on="all")
+            calibration = is_holdout
             segment.slope, segment.offset = pooled_calibration
-        calibrated_on = "none" if not is_holdout.any() else name if own[code] else "all"
         log[name] = {
             "rows": int(in_state.sum()),
             "positive_rate": round(float(target[in_state].mean()), 4) if in_state.any() else None,
             "fitted_on": segment.fitted_on,
             "fit_rows": int((in_state & fit_rows).sum() if own[code] else fit_rows.sum()),
-            "calibrated_on": calibrated_on,
-            "calibration_rows": int(
-                {"none": 0, "all": is_holdout.sum()}.get(calibrated_on, (in_state & is_holdout).sum())
-            ),
+            "calibrated_on": segment.fitted_on if is_holdout.any() else "none",
+            "calibration_rows": int(calibration.sum()),
             "optimiser_iterations": fit.iterations,
         }
         segments.append(segment)

@@ -7,7 +7,7 @@ deduplication). An active model that loads is left alone."""
 import frappe
 
 from awm_frappe.engine.model import ModelError
-from awm_frappe.host.nightly import _MODEL_CACHE, load_artefact
+from awm_frappe.host.nightly import load_artefact
 from awm_frappe.host.training import schedule_training
 
 
@@ -22,7 +22,6 @@ def execute():
         return
     for name in unusable:
         frappe.db.set_value("Risk Model", name, "active", 0, update_modified=False)
-    _MODEL_CACHE.clear()
     try:
         schedule_training()
     except Exception:
